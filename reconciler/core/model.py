@@ -1,0 +1,270 @@
+"""The values that cross module boundaries: manifests, desired models, recorded state, plans.
+
+Pure data: frozen dataclasses and enums, no I/O. Raw dicts appear only for the
+opaque spec payload (the Deploy Model request body without secrets).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+API_VERSION_V1 = "tensormesh.gitops/v1"
+KIND_MODEL_DEPLOYMENT = "ModelDeployment"
+
+# Spec fields that hold secret references; their values never leave the process.
+SECRET_FIELDS: tuple[str, ...] = ("apiKey", "hfToken")
+
+GPU_TYPES: tuple[str, ...] = ("GPU_TYPE_A100", "GPU_TYPE_H100", "GPU_TYPE_H200", "GPU_TYPE_B200")
+
+STATUS_INIT = "MODEL_STATUS_INIT"
+STATUS_UP = "MODEL_STATUS_UP"
+STATUS_DELETED = "MODEL_STATUS_DELETED"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in a manifest file; line and column are 1-based."""
+
+    file: str
+    line: int = 1
+    column: int = 1
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Issue:
+    """One problem found in a manifest, pointing at the offending key or value."""
+
+    location: Location
+    message: str
+    json_path: str = "$"
+
+    def __str__(self) -> str:
+        return f"{self.location}: {self.message} (at {self.json_path})"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    """A reference to a secret: `{fromEnv: NAME}` or `{fromFile: PATH}`.
+
+    `base_dir` is the folder of the manifest, against which a relative fromFile
+    path is resolved.
+    """
+
+    field: str
+    source: str  # "fromEnv" | "fromFile"
+    target: str
+    base_dir: str = "."
+
+    def as_manifest(self) -> dict[str, str]:
+        return {self.source: self.target}
+
+    def describe(self) -> str:
+        return f"{self.source} {self.target}"
+
+
+class ReplaceStrategy(enum.Enum):
+    """How a changed deployment is replaced (there is no update call)."""
+
+    DELETE_FIRST = "deleteFirst"
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcilePolicy:
+    """Per-entry policy from the manifest's optional `reconcile:` block."""
+
+    self_heal: bool = True
+    replace_strategy: ReplaceStrategy = ReplaceStrategy.DELETE_FIRST
+
+
+@dataclass(frozen=True, slots=True)
+class DesiredModel:
+    """One deployment as the manifests want it.
+
+    `spec` is the normalised Deploy Model request without modelName and without
+    secret fields (zero values dropped, so `kvCacheEnabled: false` equals absent).
+    `digest` covers `spec` only; secrets are compared through fingerprints.
+    """
+
+    name: str
+    spec: Mapping[str, Any]
+    digest: str
+    secrets: tuple[SecretRef, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    policy: ReconcilePolicy = field(default_factory=ReconcilePolicy)
+    location: Location = field(default_factory=lambda: Location("<memory>"))
+
+    @property
+    def user_id(self) -> str | None:
+        value = self.spec.get("userId")
+        return value if isinstance(value, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedSecret:
+    """What the state keeps of a secret: its reference and a keyed fingerprint, never the value."""
+
+    ref: Mapping[str, str]
+    fingerprint: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEntry:
+    """One deployment as the state file remembers applying it."""
+
+    name: str
+    model_id: str
+    spec: Mapping[str, Any]
+    spec_digest: str
+    deployment_id: str | None = None
+    status: str = STATUS_INIT
+    user_id: str | None = None
+    secrets: Mapping[str, RecordedSecret] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """A deploy that was about to be sent: open until its outcome is recorded.
+
+    After a crash, an open intent means "look the model up by name before deploying".
+    """
+
+    name: str
+    model_name: str
+    attempt: int
+    action: str  # "create" | "replace"
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """The recorded state: what was applied, keyed by entry name."""
+
+    lineage: str
+    salt: str
+    serial: int = 0
+    entries: Mapping[str, RecordedEntry] = field(default_factory=dict)
+    intents: Mapping[str, Intent] = field(default_factory=dict)
+    format_version: int = 1
+
+
+class Action(enum.Enum):
+    CREATE = "create"
+    REPLACE = "replace"
+    DELETE = "delete"
+    NOOP = "noop"
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_SYMBOLS = {Action.CREATE: "+", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One changed top-level spec field; a secret shows no values at all."""
+
+    field: str
+    before: Any = None
+    after: Any = None
+    secret: bool = False
+    detail: tuple[str, ...] = ()  # nested differences, e.g. "infra.nebiusRegion: A -> B"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What the plan decides for one entry name."""
+
+    name: str
+    action: Action
+    model_id: str | None = None
+    fields: tuple[FieldChange, ...] = ()
+    skipped: bool = False
+    reason: str | None = None
+    desired: DesiredModel | None = None
+    recorded: RecordedEntry | None = None
+    resume: bool = False  # an interrupted deploy: look up by name before deploying
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        return tuple(change.field for change in self.fields)
+
+    @property
+    def makes_api_call(self) -> bool:
+        return self.action is not Action.NOOP and not self.skipped
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Every entry's change, sorted by name."""
+
+    changes: tuple[Change, ...]
+
+    def summary(self) -> dict[str, int]:
+        counts = {action.value: 0 for action in Action}
+        for change in self.changes:
+            if not change.skipped:
+                counts[change.action.value] += 1
+        return counts
+
+    @property
+    def has_api_calls(self) -> bool:
+        return any(change.makes_api_call for change in self.changes)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelEvent:
+    created_at: str
+    log: str
+    event_type: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveModel:
+    """A model as the control plane reports it, parsed leniently; the apiKey is already gone.
+
+    `spec` holds the comparable fields in manifest form (int64 strings made ints,
+    zero values dropped) so it compares directly with a recorded spec.
+    """
+
+    model_id: str
+    model_name: str
+    status: str
+    spec: Mapping[str, Any]
+    deployment_id: str | None = None
+    user_id: str | None = None
+    endpoint: str | None = None
+    replicas: int = 0
+    events: tuple[ModelEvent, ...] = ()
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.status == STATUS_DELETED
+
+
+@dataclass(frozen=True, slots=True)
+class DeployRequest:
+    """A Deploy Model call: the desired spec plus modelName, userId and resolved secrets.
+
+    `secrets` holds values; repr hides them so they cannot leak through logs or tracebacks.
+    """
+
+    model_name: str
+    user_id: str
+    spec: Mapping[str, Any]
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def body(self) -> dict[str, Any]:
+        payload: dict[str, Any] = dict(self.spec)
+        payload["modelName"] = self.model_name
+        payload["userId"] = self.user_id
+        payload.update(self.secrets)
+        return payload

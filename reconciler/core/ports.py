@@ -1,0 +1,37 @@
+"""The control-plane port: what the apply and reconcile steps need of the API.
+
+The HTTP adapter implements it over httpx; unit tests pass an in-memory fake.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from reconciler.core.model import DeployRequest, LiveModel
+
+
+class ModelsApi(Protocol):
+    def whoami(self) -> str:
+        """The caller's user id (GET /auth/profile)."""
+        ...
+
+    def list_models(self, user_id: str) -> list[LiveModel]:
+        """Every model of the user, deleted ones included (GET /v1/models). Retried."""
+        ...
+
+    def get_model(self, user_id: str, model_id: str) -> LiveModel:
+        """One model; raises ApiNotFoundError when unknown. Retried."""
+        ...
+
+    def deploy_model(self, request: DeployRequest) -> LiveModel:
+        """POST /v1/models, sent exactly once: never retried. An unclear outcome raises
+        ApiTimeoutError, ApiUnreachableError or ApiServerError; the caller looks up by name."""
+        ...
+
+    def delete_model(self, user_id: str, model_id: str) -> None:
+        """DELETE /v1/models/{id}; a 404 counts as already deleted. Retried."""
+        ...
+
+    def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
+        """The model of that name that is not deleted, if any (a lookup over list_models)."""
+        ...

@@ -1,0 +1,63 @@
+"""Normalised deployment specs and their digests.
+
+A spec is normalised the way the control plane reports it: zero values
+(false, "", empty objects, null) are dropped and int64 fields are ints, so that a
+manifest, a recorded entry and a live model compare equal when they mean the same.
+Pure; never sees secret values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.core.model import SECRET_FIELDS
+
+INT64_FIELDS = frozenset({"gpuCount"})
+# Free-form payloads are kept exactly as written, apart from dropping them when empty.
+OPAQUE_FIELDS = frozenset({"modelSpec"})
+
+
+def _is_zero(value: Any) -> bool:
+    return value is None or value is False or value == "" or value == {} or value == []
+
+
+def _coerce_int(value: Any) -> Any:
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec without secret fields and zero values, int64 strings made ints."""
+    out: dict[str, Any] = {}
+    for key, value in spec.items():
+        if key in SECRET_FIELDS or _is_zero(value):
+            continue
+        if key in INT64_FIELDS:
+            value = _coerce_int(value)
+        elif isinstance(value, Mapping) and key not in OPAQUE_FIELDS:
+            value = {k: v for k, v in value.items() if not _is_zero(v)}
+            if not value:
+                continue
+        out[key] = value
+    return out
+
+
+def canonical_json(value: Any) -> str:
+    """Byte-stable JSON: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def spec_digest(normalized: Mapping[str, Any]) -> str:
+    """Digest of an already normalised spec; equal digests mean identical requests."""
+    return "sha256:" + hashlib.sha256(canonical_json(normalized).encode()).hexdigest()
+
+
+def fingerprint_secret(salt: str, field: str, value: str) -> str:
+    """Keyed fingerprint of a secret value: shows rotation without storing the value."""
+    mac = hmac.new(bytes.fromhex(salt), f"{field}\0{value}".encode(), hashlib.sha256)
+    return "hmac-sha256:" + mac.hexdigest()
