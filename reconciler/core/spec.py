@@ -22,7 +22,7 @@ OPAQUE_FIELDS = frozenset({"modelSpec"})
 
 
 def _is_zero(value: Any) -> bool:
-    return value is None or value is False or value == "" or value == {} or value == []
+    return value is None or value is False or value in ("", {}, [])
 
 
 def _coerce_int(value: Any) -> Any:
@@ -61,3 +61,20 @@ def fingerprint_secret(salt: str, field: str, value: str) -> str:
     """Keyed fingerprint of a secret value: shows rotation without storing the value."""
     mac = hmac.new(bytes.fromhex(salt), f"{field}\0{value}".encode(), hashlib.sha256)
     return "hmac-sha256:" + mac.hexdigest()
+
+
+# The fields a Model in the API's responses carries back; only these can be
+# compared with what the control plane reports (kvCacheEnabled, nodeId, ... are
+# accepted by Deploy Model but never returned).
+LIVE_FIELDS = frozenset({"description", "gpuCount", "gpuType", "infra", "modelPath", "modelSpec"})
+
+
+def live_view(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of a normalised spec that a live model reports back."""
+    return {key: value for key, value in spec.items() if key in LIVE_FIELDS}
+
+
+def live_differences(expected: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[str, ...]:
+    """Top-level fields where a live model differs from an expected spec (both normalised)."""
+    want, have = live_view(expected), live_view(live)
+    return tuple(sorted(key for key in want.keys() | have.keys() if want.get(key) != have.get(key)))

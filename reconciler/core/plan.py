@@ -1,0 +1,108 @@
+"""The plan: a pure function of (desired, recorded, options) giving one Change per name.
+
+Decides by digest first; field-level detail is computed only for entries that
+changed. Knows nothing of files, HTTP or secret values (only fingerprints).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from reconciler.core.diff import diff_specs
+from reconciler.core.model import (
+    Action,
+    Change,
+    DesiredModel,
+    FieldChange,
+    Plan,
+    RecordedEntry,
+    State,
+)
+
+# name -> secret field -> keyed fingerprint of the value, or None when the value
+# is not available here (for example a pull-request job without the secrets).
+Fingerprints = Mapping[str, Mapping[str, str | None]]
+
+PRUNE_REASON = "removed from the manifests; kept because --prune was not given"
+
+
+def make_plan(
+    desired: Sequence[DesiredModel],
+    state: State,
+    *,
+    prune: bool,
+    fingerprints: Fingerprints | None = None,
+) -> Plan:
+    """Compare what the manifests want with what the state recorded."""
+    by_name = {model.name: model for model in desired}
+    fingerprints = fingerprints or {}
+    changes = []
+    for name in sorted(by_name.keys() | state.entries.keys()):
+        model, entry = by_name.get(name), state.entries.get(name)
+        resume = name in state.intents
+        if entry is None:
+            assert model is not None
+            changes.append(Change(name, Action.CREATE, desired=model, resume=resume))
+        elif model is None:
+            changes.append(
+                Change(
+                    name,
+                    Action.DELETE,
+                    model_id=entry.model_id,
+                    skipped=not prune,
+                    reason=None if prune else PRUNE_REASON,
+                    recorded=entry,
+                )
+            )
+        else:
+            fields = _changed_fields(model, entry, fingerprints.get(name, {}))
+            action = Action.REPLACE if fields or resume else Action.NOOP
+            changes.append(
+                Change(
+                    name,
+                    action,
+                    model_id=entry.model_id,
+                    fields=fields,
+                    desired=model,
+                    recorded=entry,
+                    resume=resume,
+                )
+            )
+    return Plan(tuple(changes))
+
+
+def _changed_fields(
+    model: DesiredModel, entry: RecordedEntry, fingerprints: Mapping[str, str | None]
+) -> tuple[FieldChange, ...]:
+    spec_changes = () if model.digest == entry.spec_digest else diff_specs(entry.spec, model.spec)
+    return tuple(
+        sorted((*spec_changes, *_secret_changes(model, entry, fingerprints)), key=_by_field)
+    )
+
+
+def _by_field(change: FieldChange) -> str:
+    return change.field
+
+
+def _secret_changes(
+    model: DesiredModel, entry: RecordedEntry, fingerprints: Mapping[str, str | None]
+) -> list[FieldChange]:
+    """Secrets compare by keyed fingerprint; only the field name is ever shown."""
+    wanted = {ref.field: ref for ref in model.secrets}
+    changes = []
+    for field in sorted(wanted.keys() | entry.secrets.keys()):
+        ref, recorded = wanted.get(field), entry.secrets.get(field)
+        if ref is None:
+            changes.append(FieldChange(field, secret=True, detail=("removed",)))
+        elif recorded is None:
+            changes.append(FieldChange(field, secret=True, detail=("added",)))
+        else:
+            current = fingerprints.get(field)
+            if current is not None and recorded.fingerprint is not None:
+                if current != recorded.fingerprint:
+                    changes.append(FieldChange(field, secret=True, detail=("value changed",)))
+            elif dict(recorded.ref) != ref.as_manifest():
+                # Value unknown on one side: fall back to comparing the references.
+                detail = f"reference changed to {ref.describe()} (value not compared)"
+                changes.append(FieldChange(field, secret=True, detail=(detail,)))
+    return changes

@@ -1,0 +1,51 @@
+"""Plan as JSON (contract §4): stable keys, sorted changes, no secret values."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.core.model import Change, FieldChange, Plan
+
+PLAN_FORMAT_VERSION = 1
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "changes": [_change_to_json(change) for change in plan.changes],
+        "formatVersion": PLAN_FORMAT_VERSION,
+        "hasChanges": plan.has_api_calls,
+        "summary": plan.summary(),
+    }
+
+
+def _change_to_json(change: Change) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": change.name, "action": change.action.value}
+    if change.model_id is not None:
+        out["modelId"] = change.model_id
+    if change.fields:
+        out["fields"] = list(change.field_names)
+        out["fieldChanges"] = [_field_to_json(field) for field in change.fields]
+    if change.skipped:
+        out["skipped"] = True
+        out["reason"] = change.reason
+    if change.resume:
+        out["resume"] = True
+    return out
+
+
+def _field_to_json(change: FieldChange) -> dict[str, Any]:
+    out: dict[str, Any] = {"field": change.field}
+    if change.secret:
+        out["secret"] = True
+    else:
+        out["before"] = change.before
+        out["after"] = change.after
+    if change.detail:
+        out["detail"] = list(change.detail)
+    return out
+
+
+def dumps(document: Any) -> str:
+    """Pretty, byte-stable JSON for stdout and files."""
+    return json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"

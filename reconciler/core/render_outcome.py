@@ -1,0 +1,69 @@
+"""Apply results for people (a per-entry table) and machines (JSON). Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.core.model import Plan
+from reconciler.core.outcome import ApplyResult
+from reconciler.core.render_json import plan_to_json
+
+_ORDER = (
+    "created",
+    "replaced",
+    "adopted",
+    "deleted",
+    "unchanged",
+    "skipped",
+    "failed",
+    "not-started",
+)
+
+
+def render_result(result: ApplyResult) -> str:
+    counts = result.counts()
+    head = (
+        "Apply interrupted"
+        if result.interrupted
+        else ("Apply finished with failures" if result.failed else "Apply complete")
+    )
+    summary = ", ".join(f"{counts[key]} {key}" for key in _ORDER if counts.get(key))
+    lines = [f"{head}: {summary or 'nothing to do'}."]
+    rows = [o for o in result.outcomes if o.result != "unchanged"]
+    if rows:
+        width = max(len(o.name) for o in rows)
+        lines.append("")
+        for outcome in rows:
+            line = f"  {outcome.name:<{width}}  {outcome.result:<11}"
+            if outcome.model_id:
+                line += f"  model {outcome.model_id}"
+            if outcome.status:
+                line += f"  {outcome.status}"
+            if outcome.reason and outcome.result != "skipped":
+                line += f"\n  {'':<{width}}  reason: {outcome.reason}"
+            if outcome.request_id and outcome.request_id not in (outcome.reason or ""):
+                line += f" (request id {outcome.request_id})"
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def result_to_json(plan: Plan, result: ApplyResult) -> dict[str, Any]:
+    document = plan_to_json(plan)
+    by_name = {outcome.name: outcome for outcome in result.outcomes}
+    for change in document["changes"]:
+        outcome = by_name.get(change["name"])
+        if outcome is None:
+            continue
+        change["result"] = outcome.result
+        if outcome.model_id:
+            change["modelId"] = outcome.model_id
+        if outcome.status:
+            change["status"] = outcome.status
+        if outcome.reason and outcome.result != "skipped":
+            change["error"] = outcome.reason
+        if outcome.request_id:
+            change["requestId"] = outcome.request_id
+    document["results"] = result.counts()
+    document["interrupted"] = result.interrupted
+    document["failed"] = result.failed
+    return document

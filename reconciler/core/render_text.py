@@ -1,0 +1,88 @@
+"""Plan as text for people, in the spirit of `terraform plan`.
+
+Summary line first, then each change with `+`, `-/+`, `-` and field-level
+before -> after. Colour is decided by the caller (terminal, NO_COLOR).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.core.model import Action, Change, FieldChange, Plan
+
+_COLOURS = {Action.CREATE: "32", Action.REPLACE: "33", Action.DELETE: "31", Action.NOOP: "0"}
+
+
+def render_plan(plan: Plan, *, color: bool = False) -> str:
+    paint = _painter(color)
+    lines = [summary_line(plan), ""]
+    for change in plan.changes:
+        if change.action is Action.NOOP:
+            continue
+        lines.extend(_render_change(change, paint))
+        lines.append("")
+    if not plan.has_api_calls:
+        lines.append("No changes. The recorded state matches the manifests.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def summary_line(plan: Plan) -> str:
+    counts = plan.summary()
+    skipped = sum(1 for change in plan.changes if change.skipped)
+    text = (
+        f"Plan: {counts['create']} to create, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete, {counts['noop']} unchanged"
+    )
+    if skipped:
+        text += f", {skipped} removed but kept (no --prune)"
+    return text + "."
+
+
+def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[str]:
+    head = f"{change.action.symbol} {change.name}"
+    if change.model_id:
+        head += f" (model {change.model_id})"
+    if change.action is Action.REPLACE:
+        head += " will be replaced"
+    elif change.action is Action.CREATE:
+        head += " will be created"
+    elif change.skipped:
+        head += f": not deleted, {change.reason}"
+    else:
+        head += " will be deleted"
+    lines = [paint(change.action, head)]
+    if change.resume:
+        lines.append("    (an earlier apply was interrupted here: looked up by name first)")
+    if change.action is Action.CREATE and change.desired is not None:
+        for key, value in sorted(change.desired.spec.items()):
+            lines.append(f"    {key}: {_value(value)}")
+        for ref in change.desired.secrets:
+            lines.append(f"    {ref.field}: (secret from {ref.describe()})")
+    for field in change.fields:
+        lines.extend(_render_field(field))
+    return lines
+
+
+def _render_field(change: FieldChange) -> list[str]:
+    if change.secret:
+        return [f"    {change.field}: (secret) {', '.join(change.detail)}"]
+    if change.detail:
+        return [f"    {line}" for line in change.detail]
+    return [f"    {change.field}: {_value(change.before)} -> {_value(change.after)}"]
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "(absent)"
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _painter(color: bool) -> Callable[[Action, str], str]:
+    def paint(action: Action, text: str) -> str:
+        if not color or action is Action.NOOP:
+            return text
+        return f"\x1b[{_COLOURS[action]}m{text}\x1b[0m"
+
+    return paint

@@ -1,0 +1,148 @@
+"""One pass, wired in one readable place: load, validate, plan, [apply, record, save].
+
+The commands call these functions; everything that decides is in `core`, everything
+that touches the outside world is in `adapters`. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from reconciler.adapters import manifest_files, secrets, state_store
+from reconciler.apply import (
+    ApplyContext,
+    ApplyOptions,
+    ApplyResult,
+    Progress,
+    UserIds,
+    apply_plan,
+    quiet_result,
+)
+from reconciler.core import plan as planning
+from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
+from reconciler.core.ports import ModelsApi
+from reconciler.core.record import JournalRecord
+
+ApiFactory = Callable[[], ModelsApi]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRun:
+    desired: tuple[DesiredModel, ...]
+    state: State
+    plan: Plan
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyRun:
+    plan_run: PlanRun
+    result: ApplyResult
+    state_written: bool
+
+
+class StoreRecorder:
+    """The apply step's Recorder, backed by the state store's durable journal."""
+
+    def __init__(self, store: state_store.StateStore) -> None:
+        self._store = store
+
+    def record_intent(self, intent: Intent) -> None:
+        self._store.record(JournalRecord("intent", intent.name, intent))
+
+    def record_entry(self, entry: RecordedEntry) -> None:
+        self._store.record(JournalRecord("entry", entry.name, entry))
+
+    def record_status(self, name: str, status: str) -> None:
+        self._store.record(JournalRecord("status", name, status))
+
+    def forget(self, name: str) -> None:
+        self._store.record(JournalRecord("forget", name))
+
+
+def plan_against(
+    desired: Sequence[DesiredModel],
+    state: State,
+    *,
+    prune: bool,
+    env: Mapping[str, str] | None = None,
+) -> Plan:
+    fingerprints = secrets.fingerprint_available(desired, state.salt, env)
+    return planning.make_plan(desired, state, prune=prune, fingerprints=fingerprints)
+
+
+def make_plan_run(
+    paths: Sequence[str], state_path: str, *, prune: bool, env: Mapping[str, str] | None = None
+) -> PlanRun:
+    """Read-only: manifests and state in, plan out. Takes no lock."""
+    desired = manifest_files.load_desired(paths)
+    state = state_store.read_state(state_path)
+    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env))
+
+
+def run_apply(
+    paths: Sequence[str],
+    state_path: str,
+    *,
+    prune: bool,
+    options: ApplyOptions,
+    connect: ApiFactory,
+    stop: threading.Event,
+    progress: Progress,
+    lock_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> ApplyRun:
+    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    env = os.environ if env is None else env
+    # Bad manifests fail before the lock is taken or anything is called.
+    desired = manifest_files.load_desired(paths)
+    with state_store.StateStore.open(
+        state_path, command="apply", lock_timeout=lock_timeout
+    ) as store:
+        state = store.state
+        plan = plan_against(desired, state, prune=prune, env=env)
+        plan_run = PlanRun(desired, state, plan)
+        if not plan.has_api_calls:
+            return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        return ApplyRun(
+            plan_run,
+            execute(
+                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+            ),
+            store.commit(),
+        )
+
+
+def execute(
+    plan: Plan,
+    store: state_store.StateStore,
+    *,
+    options: ApplyOptions,
+    connect: ApiFactory,
+    stop: threading.Event,
+    progress: Progress,
+    env: Mapping[str, str],
+) -> ApplyResult:
+    """Resolve secrets (all or nothing, before any call), then apply through the API."""
+    needed = [c.desired for c in plan.changes if c.makes_api_call and c.desired is not None]
+    secret_values = secrets.resolve_secrets(needed, env)
+    api = connect()
+    try:
+        state = store.state
+        context = ApplyContext(
+            api=api,
+            recorder=StoreRecorder(store),
+            users=UserIds(api, env.get("TENSORMESH_USER_ID") or None),
+            secrets=secret_values,
+            salt=state.salt,
+            attempts={name: intent.attempt for name, intent in state.intents.items()},
+            stop=stop,
+            progress=progress,
+        )
+        return apply_plan(plan, context, options)
+    finally:
+        close = getattr(api, "close", None)
+        if callable(close):
+            close()

@@ -1,0 +1,111 @@
+"""An in-memory control plane behind the ModelsApi port, for unit tests of apply/reconcile.
+
+Faults are scripted per call: `script_deploy(...)` queues what the next deploys do
+(e.g. commit the model and then raise a timeout, as a lost response would).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from reconciler.core.errors import ApiConflictError, ApiError, ApiNotFoundError
+from reconciler.core.model import STATUS_DELETED, STATUS_UP, DeployRequest, LiveModel
+from reconciler.core.spec import normalize_spec
+
+USER = "00000000-0000-4000-8000-000000000001"
+
+
+@dataclass
+class DeployFault:
+    """What one scripted deploy does: raise `error`, after committing the model or not."""
+
+    error: ApiError
+    committed: bool
+
+
+@dataclass
+class FakeApi:
+    user_id: str = USER
+    ready: bool = True
+    models: dict[str, LiveModel] = field(default_factory=dict)
+    deploy_calls: list[DeployRequest] = field(default_factory=list)
+    delete_calls: list[str] = field(default_factory=list)
+    list_calls: int = 0
+    whoami_calls: int = 0
+    deploy_faults: list[DeployFault] = field(default_factory=list)
+    on_deploy: Callable[[DeployRequest], None] | None = None
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def script_deploy(self, error: ApiError, *, committed: bool) -> None:
+        self.deploy_faults.append(DeployFault(error, committed))
+
+    def whoami(self) -> str:
+        self.whoami_calls += 1
+        return self.user_id
+
+    def list_models(self, user_id: str) -> list[LiveModel]:
+        with self._lock:
+            self.list_calls += 1
+            return [m for m in self.models.values() if m.user_id == user_id]
+
+    def get_model(self, user_id: str, model_id: str) -> LiveModel:
+        with self._lock:
+            model = self.models.get(model_id)
+        if model is None or model.user_id != user_id:
+            raise ApiNotFoundError(f"GET /v1/models/{model_id}", status=404)
+        return model
+
+    def deploy_model(self, request: DeployRequest) -> LiveModel:
+        if self.on_deploy is not None:
+            self.on_deploy(request)
+        with self._lock:
+            self.deploy_calls.append(request)
+            fault = self.deploy_faults.pop(0) if self.deploy_faults else None
+            if fault is not None and not fault.committed:
+                raise fault.error
+            if self.live_named(request.model_name) is not None:
+                raise ApiConflictError("POST /v1/models", status=409, server_message="taken")
+            model = self._create(request)
+        if fault is not None:
+            raise fault.error
+        return model
+
+    def delete_model(self, user_id: str, model_id: str) -> None:
+        with self._lock:
+            self.delete_calls.append(model_id)
+            model = self.models.get(model_id)
+            if model is not None:
+                self.models[model_id] = replace(model, status=STATUS_DELETED)
+
+    def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
+        with self._lock:
+            self.list_calls += 1
+            return self.live_named(model_name)
+
+    # -- helpers for tests -------------------------------------------------
+
+    def live_named(self, name: str) -> LiveModel | None:
+        for model in self.models.values():
+            if model.model_name == name and model.status != STATUS_DELETED:
+                return model
+        return None
+
+    def live_names(self) -> list[str]:
+        return sorted(m.model_name for m in self.models.values() if m.status != STATUS_DELETED)
+
+    def _create(self, request: DeployRequest) -> LiveModel:
+        number = next(self._ids)
+        model = LiveModel(
+            model_id=f"model-{number}",
+            model_name=request.model_name,
+            status=STATUS_UP if self.ready else "MODEL_STATUS_INIT",
+            spec=normalize_spec({k: v for k, v in request.spec.items() if k != "userId"}),
+            deployment_id=f"dep-{number}",
+            user_id=request.user_id,
+        )
+        self.models[model.model_id] = model
+        return model
