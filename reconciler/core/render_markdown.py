@@ -1,0 +1,124 @@
+"""Plan as a pull-request comment: summary first, one collapsible section per change.
+
+Never longer than MAX_CHARS: when the sections do not fit, the rest are listed by
+name only, then counted, and the comment says how to see the full plan. Pure.
+"""
+
+from __future__ import annotations
+
+import json
+
+from reconciler.core.model import Action, Change, Plan
+
+MAX_CHARS = 60_000
+MARKER = "<!-- tensormesh-reconciler plan -->"
+_RESERVE = 600  # room kept for the truncation note and footer
+_WORDS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELETE: "delete"}
+
+
+def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
+    counts = plan.summary()
+    changes = [c for c in plan.changes if c.action is not Action.NOOP]
+    head = [
+        MARKER,
+        f"### Tensormesh plan: {counts['create']} to create, {counts['replace']} to replace, "
+        f"{counts['delete']} to delete, {counts['noop']} unchanged",
+        "",
+    ]
+    head.extend(_warnings(plan))
+    if not plan.has_api_calls:
+        head.append("No changes: the recorded state matches the manifests.")
+    budget = max_chars - _RESERVE - sum(len(line) + 1 for line in head)
+    sections = [_section(change) for change in changes]
+    if sum(len(section) + 1 for section in sections) <= budget:
+        body = sections
+    else:
+        body = _condensed(changes, sections, budget)
+    footer = [
+        "",
+        f"<sub>{counts['noop']} unchanged deployments not shown. "
+        "Full plan: `tensormesh-reconciler plan PATH --state FILE` "
+        "(text or `--output json`).</sub>",
+    ]
+    text = "\n".join([*head, *body, *footer]) + "\n"
+    return text if len(text) <= max_chars else text[: max_chars - 20] + "\n…(truncated)\n"
+
+
+def _warnings(plan: Plan) -> list[str]:
+    replaced = [c.name for c in plan.changes if c.action is Action.REPLACE]
+    deleted = [c.name for c in plan.changes if c.action is Action.DELETE and not c.skipped]
+    kept = [c.name for c in plan.changes if c.skipped]
+    lines = []
+    if replaced or deleted:
+        what = []
+        if replaced:
+            what.append(f"{len(replaced)} replaced (the running model is deleted first)")
+        if deleted:
+            what.append(f"{len(deleted)} deleted")
+        names = ", ".join(f"`{name}`" for name in (*deleted, *replaced)[:20])
+        more = " …" if len(replaced) + len(deleted) > 20 else ""
+        lines += [f"> [!WARNING]\n> **Destructive:** {'; '.join(what)}: {names}{more}", ""]
+    if kept:
+        lines += [
+            f"> {len(kept)} removed from the manifests but kept (no `--prune`): "
+            + ", ".join(f"`{name}`" for name in kept[:20])
+            + (" …" if len(kept) > 20 else ""),
+            "",
+        ]
+    return lines
+
+
+def _section(change: Change) -> str:
+    summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
+    if change.fields:
+        summary += " (" + ", ".join(change.field_names) + ")"
+    lines = [f"<details><summary>{summary}</summary>", "", "```diff"]
+    if change.action is Action.CREATE and change.desired is not None:
+        lines += [f"+ {k}: {_value(v)}" for k, v in sorted(change.desired.spec.items())]
+        lines += [f"+ {r.field}: (secret from {r.describe()})" for r in change.desired.secrets]
+    elif change.action is Action.DELETE:
+        lines.append(f"- model {change.model_id}")
+        if change.skipped:
+            lines.append(f"  not deleted: {change.reason}")
+    for field in change.fields:
+        if field.secret:
+            lines.append(f"! {field.field}: (secret) {', '.join(field.detail)}")
+        else:
+            lines += [
+                f"- {field.field}: {_value(field.before)}",
+                f"+ {field.field}: {_value(field.after)}",
+            ]
+    lines += ["```", "</details>"]
+    return "\n".join(lines)
+
+
+def _condensed(changes: list[Change], sections: list[str], budget: int) -> list[str]:
+    """Too much to show in full: every change on one line, then details while room is left,
+    destructive changes first."""
+    lines = ["", f"**{len(changes)} changes**, too many to show in full here:", ""]
+    used = sum(len(line) + 1 for line in lines)
+    listed = 0
+    for change in changes:
+        line = f"- `{change.action.symbol} {change.name}`"
+        if change.fields:
+            line += " (" + ", ".join(change.field_names) + ")"
+        if used + len(line) + 1 > budget:
+            break
+        lines.append(line)
+        used += len(line) + 1
+        listed += 1
+    if listed < len(changes):
+        lines.append(f"- … and {len(changes) - listed} more")
+        return lines
+    lines.append("")
+    order = sorted(range(len(changes)), key=lambda i: changes[i].action is Action.CREATE)
+    for index in order:
+        if used + len(sections[index]) + 1 > budget:
+            break
+        lines.append(sections[index])
+        used += len(sections[index]) + 1
+    return lines
+
+
+def _value(value: object) -> str:
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
