@@ -1,0 +1,392 @@
+"""The control-plane adapter: the ModelsApi port over httpx, shared by every apply worker.
+
+Translates HTTP outcomes into the project's errors and retries reads and deletes only;
+a deploy is sent exactly once. No secret (token, request secrets, returned apiKey)
+ever reaches a message, repr or log.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import os
+import random
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from reconciler import __version__
+from reconciler.adapters import live_model, retry
+from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
+from reconciler.adapters.retry import RetryPolicy
+from reconciler.core.errors import (
+    ApiAuthError,
+    ApiConflictError,
+    ApiError,
+    ApiInvalidError,
+    ApiNotFoundError,
+    ApiRateLimitedError,
+    ApiServerError,
+    ApiTimeoutError,
+    ApiUnreachableError,
+    UsageError,
+)
+from reconciler.core.model import DeployRequest, LiveModel
+
+TOKEN_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
+BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
+DEFAULT_BASE_URL = "https://api.tensormesh.ai"
+
+_log = logging.getLogger(__name__)
+_STATUS_ERRORS: dict[int, type[ApiError]] = {
+    400: ApiInvalidError,
+    401: ApiAuthError,
+    403: ApiAuthError,
+    404: ApiNotFoundError,
+    409: ApiConflictError,
+}
+_MAX_SERVER_MESSAGE = 500
+_REDACTED = "[redacted]"
+
+
+class HttpModelsApi:
+    """ModelsApi over an httpx.Client whose base_url is the control plane URL.
+
+    Thread-safe: workers share one instance; the only mutable parts (limiter and
+    breaker) lock themselves. Owns the client: `close()` closes it.
+    """
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        token: str,
+        policy: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        breaker: CircuitBreaker | None = None,
+        limiter: SharedLimiter | None = None,
+    ) -> None:
+        self._client = client
+        self._token = token
+        self._policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._breaker = breaker or CircuitBreaker(clock=clock)
+        self._limiter = limiter or SharedLimiter(clock=clock, sleep=sleep)
+
+    def __repr__(self) -> str:
+        return f"HttpModelsApi(base_url={str(self._client.base_url)!r})"
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> HttpModelsApi:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- the port ---------------------------------------------------------------
+
+    def whoami(self) -> str:
+        call = "GET /auth/profile (who am I)"
+        body = self._json(call, self._send("GET", "/auth/profile", call=call, retried=True))
+        user = body.get("user")
+        user_id = (user.get("id") or user.get("userId")) if isinstance(user, Mapping) else None
+        if not isinstance(user_id, str) or not user_id:
+            raise ApiError(call, detail="the profile has no user id; set TENSORMESH_USER_ID")
+        return user_id
+
+    def list_models(self, user_id: str) -> list[LiveModel]:
+        call = f"GET /v1/models (list models of user {user_id})"
+        response = self._send(
+            "GET", "/v1/models", call=call, params={"userId": user_id}, retried=True
+        )
+        body = self._json(call, response)
+        models = body.get("models") or []  # an empty list is a zero value: may be missing
+        if not isinstance(models, list):
+            raise self._malformed(call, response, "`models` is not a list")
+        return [self._parse(call, response, item) for item in models]
+
+    def get_model(self, user_id: str, model_id: str) -> LiveModel:
+        path = _model_path(model_id)
+        call = f"GET {path} (get model)"
+        response = self._send("GET", path, call=call, params={"userId": user_id}, retried=True)
+        return self._parse(call, response, _unwrap_model(self._json(call, response)))
+
+    def deploy_model(self, request: DeployRequest) -> LiveModel:
+        call = f"POST /v1/models (deploy {request.model_name})"
+        # Never retried: a lost answer may hide a created model; the caller looks it up by name.
+        response = self._send(
+            "POST",
+            "/v1/models",
+            call=call,
+            json=request.body(),
+            retried=False,
+            secrets=request.secrets.values(),
+        )
+        return self._parse(call, response, _unwrap_model(self._json(call, response)))
+
+    def delete_model(self, user_id: str, model_id: str) -> None:
+        path = _model_path(model_id)
+        call = f"DELETE {path} (delete model)"
+        try:
+            self._send("DELETE", path, call=call, params={"userId": user_id}, retried=True)
+        except ApiNotFoundError:
+            return  # already gone, e.g. a retried DELETE whose first answer was lost
+
+    def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
+        matches = [
+            model
+            for model in self.list_models(user_id)
+            if model.model_name == model_name and not model.is_deleted
+        ]
+        if not matches:
+            return None
+        return max(matches, key=lambda model: (_created_at(model), model.model_id))
+
+    # -- sending ----------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        call: str,
+        retried: bool,
+        params: Mapping[str, str] | None = None,
+        json: Any = None,
+        secrets: Iterable[str] = (),
+    ) -> httpx.Response:
+        hidden = (self._token, *secrets)
+        started = self._clock()
+        attempt = 0
+        while True:
+            self._breaker.check(call)
+            self._limiter.acquire()
+            cause: Exception | None = None
+            retry_after: float | None = None
+            try:
+                response = self._client.request(
+                    method,
+                    path,
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {self._token}"},
+                )
+            except httpx.HTTPError as exc:
+                cause = exc
+                error = _transport_error(call, exc, hidden)
+            else:
+                if response.is_success:
+                    self._breaker.record_success()
+                    return response
+                retry_after = _retry_after(response)
+                error = _status_error(call, response, hidden, retry_after=retry_after)
+                if response.status_code == 429 and retry_after is not None:
+                    # Everyone backs off, not just this worker.
+                    self._limiter.pause_for(min(retry_after, self._policy.retry_after_cap))
+            self._record_health(error)
+            if not retried or not _is_retryable(error):
+                raise error from cause
+            delay = retry.next_delay(
+                self._policy,
+                attempt,
+                retry_after=retry_after,
+                rand=random.random(),
+            )
+            elapsed = self._clock() - started
+            if self._breaker.is_open or not retry.should_retry(
+                self._policy, attempt, delay=delay, elapsed=elapsed
+            ):
+                # Raise the real failure (status, request id), not a bare "circuit open".
+                raise error from cause
+            _log.info("%s; retry %d in %.1f s", error, attempt + 1, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    def _record_health(self, error: ApiError) -> None:
+        if isinstance(error, ApiServerError | ApiUnreachableError):
+            self._breaker.record_failure()
+        elif not isinstance(error, ApiRateLimitedError):
+            self._breaker.record_success()  # the server answered sensibly: it is up
+
+    def _json(self, call: str, response: httpx.Response) -> Mapping[str, Any]:
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise self._malformed(call, response, "the response is not JSON") from exc
+        if not isinstance(body, Mapping):
+            raise self._malformed(call, response, "the response is not a JSON object")
+        return body
+
+    def _parse(self, call: str, response: httpx.Response, obj: Any) -> LiveModel:
+        try:
+            return live_model.parse_model(obj, call=call)
+        except ApiError as exc:
+            raise self._malformed(call, response, exc.detail) from exc
+
+    @staticmethod
+    def _malformed(call: str, response: httpx.Response, what: str) -> ApiError:
+        return ApiError(
+            call,
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+            detail=f"malformed response: {what}; is the API URL the Tensormesh control plane?",
+        )
+
+
+def connect(
+    api_url: str | None,
+    *,
+    concurrency: int = 8,
+    timeout: float = 30.0,
+    environ: Mapping[str, str] | None = None,
+) -> HttpModelsApi:
+    """An HttpModelsApi for the configured control plane, pooled for `concurrency` workers.
+
+    The token comes only from TENSORMESH_CONTROL_PLANE_TOKEN, never from a flag,
+    so it stays out of shell history and process listings.
+    """
+    env = os.environ if environ is None else environ
+    token = env.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise UsageError(
+            f"{TOKEN_ENV} is not set: export the control plane access token "
+            "(from `tm auth login`) in that variable; it is never accepted as a flag"
+        )
+    url = (api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL).strip()
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(
+            f"the control plane URL {url!r} is not an http(s) URL: fix --api-url or {BASE_URL_ENV}"
+        )
+    if concurrency < 1:
+        raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
+    client = httpx.Client(
+        base_url=url,
+        timeout=httpx.Timeout(timeout),
+        # One kept-alive connection per worker, so no worker waits for the pool.
+        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        headers={
+            "Accept": "application/json",
+            "User-Agent": f"tensormesh-reconciler/{__version__}",
+        },
+    )
+    return HttpModelsApi(client, token=token)
+
+
+# -- error translation --------------------------------------------------------
+
+
+def _transport_error(call: str, exc: httpx.HTTPError, hidden: Iterable[str]) -> ApiError:
+    detail = _redact(f"{type(exc).__name__}: {exc}".rstrip(": "), hidden)
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
+        return ApiUnreachableError(call, detail=f"no connection ({detail})")
+    if isinstance(exc, httpx.PoolTimeout):
+        return ApiUnreachableError(call, detail=f"not sent: no free connection ({detail})")
+    if isinstance(exc, httpx.TimeoutException):
+        return ApiTimeoutError(call, detail=f"no answer in time; outcome unknown ({detail})")
+    if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
+        # The request may have reached the server before the connection dropped.
+        return ApiTimeoutError(call, detail=f"connection lost; outcome unknown ({detail})")
+    if isinstance(exc, httpx.TransportError):
+        return ApiUnreachableError(call, detail=detail)
+    return ApiError(call, detail=detail)
+
+
+def _status_error(
+    call: str, response: httpx.Response, hidden: Iterable[str], *, retry_after: float | None
+) -> ApiError:
+    code, message, detail = _read_error_body(response)
+    status = response.status_code
+    common: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "server_message": _redact(message, hidden),
+        "request_id": response.headers.get("x-request-id"),
+        "detail": detail,
+    }
+    if status == 429:
+        return ApiRateLimitedError(call, retry_after=retry_after, **common)
+    error_type = _STATUS_ERRORS.get(status)
+    if error_type is None:
+        error_type = ApiServerError if status >= 500 else ApiError
+    return error_type(call, **common)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    if response.status_code not in retry.RETRY_STATUSES:
+        return None
+    return retry.parse_retry_after(response.headers.get("retry-after"), now=_server_now(response))
+
+
+def _read_error_body(response: httpx.Response) -> tuple[int | None, str, str]:
+    """(grpc code, server message, fallback detail). Never returns the raw body: it may
+    echo secrets."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("content-type", "unknown type").split(";")[0]
+        return None, "", f"{len(response.content)}-byte non-JSON body ({kind})"
+    if not isinstance(body, Mapping):
+        return None, "", "an error body that is not a JSON object"
+    code = body.get("code")
+    message = body.get("message")
+    text = message[:_MAX_SERVER_MESSAGE] if isinstance(message, str) else ""
+    return (code if isinstance(code, int) else None), text, ""
+
+
+def _redact(text: str, hidden: Iterable[str]) -> str:
+    # A server message could echo a submitted secret; scrub every known one.
+    for secret in hidden:
+        if secret:
+            text = text.replace(secret, _REDACTED)
+    return text
+
+
+def _is_retryable(error: ApiError) -> bool:
+    return isinstance(error, ApiUnreachableError) or error.status in retry.RETRY_STATUSES
+
+
+def _server_now(response: httpx.Response) -> float:
+    # An HTTP-date Retry-After is relative to the server's clock: use its Date header
+    # when present, so clock skew between us and the server does not distort the wait.
+    date = response.headers.get("date")
+    if date:
+        try:
+            return email.utils.parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError):
+            pass
+    return time.time()
+
+
+def _model_path(model_id: str) -> str:
+    # Quoted: an id read from a hand-edited state file must not become another path.
+    return "/v1/models/" + urllib.parse.quote(model_id, safe="")
+
+
+def _unwrap_model(body: Mapping[str, Any]) -> Any:
+    model = body.get("model")
+    return model if model is not None else body
+
+
+def _created_at(model: LiveModel) -> datetime:
+    if model.created_at:
+        try:
+            parsed = datetime.fromisoformat(model.created_at)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return datetime.min.replace(tzinfo=UTC)
