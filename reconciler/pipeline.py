@@ -131,10 +131,15 @@ def execute(
     api = connect()
     try:
         state = store.state
+        users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
+        if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
+            # One whoami up front: a wrong token or a dead API stops the run before any
+            # entry starts, with one message instead of one failure per entry.
+            users.default()
         context = ApplyContext(
             api=api,
             recorder=StoreRecorder(store),
-            users=UserIds(api, env.get("TENSORMESH_USER_ID") or None),
+            users=users,
             secrets=secret_values,
             salt=state.salt,
             attempts={name: intent.attempt for name, intent in state.intents.items()},
