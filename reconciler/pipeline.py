@@ -15,7 +15,6 @@ from reconciler.adapters import manifest_files, secrets, state_store
 from reconciler.apply import (
     ApplyContext,
     ApplyOptions,
-    ApplyResult,
     Progress,
     UserIds,
     apply_plan,
@@ -23,6 +22,7 @@ from reconciler.apply import (
 )
 from reconciler.core import plan as planning
 from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
+from reconciler.core.outcome import ApplyResult
 from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
 
@@ -151,3 +151,58 @@ def execute(
         close = getattr(api, "close", None)
         if callable(close):
             close()
+
+
+def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:
+    """`plan --out`: write the plan with the state serial/lineage and manifests it came from."""
+    from reconciler.adapters import plan_file
+    from reconciler.core import saved_plan
+    from reconciler.core.desired import manifests_digest
+
+    saved = saved_plan.make_saved_plan(
+        run.plan, run.state, manifests_digest=manifests_digest(run.desired), prune=prune
+    )
+    plan_file.write_plan_file(out_path, saved)
+
+
+def run_saved_plan(
+    plan_path: str,
+    state_path: str,
+    *,
+    options: ApplyOptions,
+    connect: ApiFactory,
+    stop: threading.Event,
+    progress: Progress,
+    lock_timeout: float = 60.0,
+    env: Mapping[str, str] | None = None,
+) -> ApplyRun:
+    """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
+
+    The manifests are not read again; secrets are (they were never saved).
+    """
+    from reconciler.adapters import plan_file
+    from reconciler.core import saved_plan
+    from reconciler.core.errors import StalePlanError
+
+    env = os.environ if env is None else env
+    # A corrupt plan file fails before the lock is taken or anything is called.
+    saved = plan_file.read_plan_file(plan_path)
+    with state_store.StateStore.open(
+        state_path, command="apply", lock_timeout=lock_timeout
+    ) as store:
+        state = store.state
+        # Checked under the lock: nobody can move the state between this check and the calls.
+        why = saved_plan.describe_staleness(saved, state)
+        if why is not None:
+            raise StalePlanError(
+                f"saved plan {plan_path} is stale: {why}. Nothing was applied; make a new plan "
+                "with `tensormesh-reconciler plan PATH... --out FILE` and apply that"
+            )
+        plan = saved.plan
+        plan_run = PlanRun(saved.desired, state, plan)
+        if not plan.has_api_calls:
+            return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        result = execute(
+            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+        )
+        return ApplyRun(plan_run, result, store.commit())

@@ -46,6 +46,8 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         head += f" (model {change.model_id})"
     if change.action is Action.REPLACE:
         head += " will be replaced"
+        if change.drift:
+            head += f" (drift: {change.drift})"
     elif change.action is Action.CREATE:
         head += " will be created"
     elif change.skipped:

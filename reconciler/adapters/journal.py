@@ -1,0 +1,164 @@
+"""Journal step: the append-only `<state>.journal`, one fsynced JSON line per state transition.
+
+Makes each recorded model ID durable at O(record) bytes; folding it into the state file is
+the state store's job. Never rewrites earlier lines (apart from cutting a torn last one).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from reconciler.adapters import schema_paths
+from reconciler.core.errors import StateError
+from reconciler.core.record import JournalRecord
+from reconciler.core.spec import canonical_json
+
+log = logging.getLogger("reconciler.state")
+
+SCHEMA = "state.v1.json"
+
+
+def journal_path(state_path: str | Path) -> Path:
+    return Path(f"{state_path}.journal")
+
+
+class Journal:
+    """Appends records to one journal file. Not thread-safe on its own: the state store
+    serialises calls."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.bytes_written = 0
+        self.records_written = 0
+        self._fd: int | None = None
+
+    def append(self, record: JournalRecord) -> None:
+        """Write one line and fsync it: when this returns, the record survives a crash."""
+        line = (canonical_json(record.to_json()) + "\n").encode()
+        try:
+            fd = self._open()
+            view = memoryview(line)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except OSError as exc:
+            raise StateError(
+                f"cannot append to state journal {self.path}: {exc.strerror or exc}; the last "
+                "change may not be recorded, check the disk and run the command again"
+            ) from exc
+        self.bytes_written += len(line)
+        self.records_written += 1
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def remove(self) -> None:
+        """Delete the journal once its records are in the state file."""
+        self.close()
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"cannot remove state journal {self.path}: {exc.strerror or exc}; it is "
+                "harmless (replaying it changes nothing) but delete it by hand"
+            ) from exc
+
+    def _open(self) -> int:
+        if self._fd is None:
+            existed = self.path.exists()
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            _cut_torn_tail(fd)
+            if not existed:
+                # Make the new file's directory entry durable too, not only its bytes.
+                fsync_dir(self.path.parent)
+            self._fd = fd
+        return self._fd
+
+    @staticmethod
+    def read(path: str | Path) -> list[JournalRecord]:
+        return read_journal(path)
+
+
+def read_journal(path: str | Path) -> list[JournalRecord]:
+    """The records of a journal (none when it does not exist).
+
+    A bad last line is a write cut short by a crash: it is skipped with a warning. A bad
+    line before it means the file was damaged some other way, which raises StateError.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StateError(f"cannot read state journal {path}: {exc.strerror or exc}") from exc
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    validator = schema_paths.validator_for(SCHEMA, "journalRecord")
+    records: list[JournalRecord] = []
+    for number, raw in enumerate(lines, start=1):
+        problem: str | None
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+            problem = schema_paths.describe_violation(validator, obj)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problem = f"not valid JSON ({exc})"
+        if problem is None:
+            records.append(JournalRecord.from_json(obj))
+            continue
+        if number == len(lines):
+            log.warning(
+                "ignoring the torn last line %d of state journal %s (%s): a write cut short "
+                "by a crash; the deploy it recorded, if any, is found again by name",
+                number,
+                path,
+                problem,
+            )
+            break
+        raise StateError(
+            f"state journal {path} line {number} is corrupt: {problem}; it was not written by "
+            "tensormesh-reconciler; restore it or delete it and run `reconcile` to adopt models"
+        )
+    return records
+
+
+def _cut_torn_tail(fd: int) -> None:
+    """Drop a partial last line left by a crash so that the next record starts a fresh line."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    chunk = min(size, 1 << 16)
+    tail = os.pread(fd, chunk, size - chunk)
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    # A torn line longer than the chunk read: scan the whole file.
+    keep = size - chunk + cut + 1 if cut >= 0 or chunk == size else _last_newline_end(fd)
+    os.ftruncate(fd, keep)
+    os.fsync(fd)
+
+
+def _last_newline_end(fd: int) -> int:
+    size = os.fstat(fd).st_size
+    data = os.pread(fd, size, 0)
+    return data.rfind(b"\n") + 1
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems refuse fsync on directories; the data itself is synced
+    finally:
+        os.close(fd)

@@ -1,0 +1,171 @@
+"""State step: read, check and atomically write the state file (`tensormesh.state.json`).
+
+Refuses anything it cannot fully trust with one clear StateError and leaves the file
+untouched. Takes no lock and decides nothing: the state store and core/record.py do that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import os
+import secrets
+import stat
+import uuid
+from pathlib import Path
+from typing import Any
+
+from reconciler.adapters import journal, schema_paths
+from reconciler.core import record
+from reconciler.core.errors import StateError
+from reconciler.core.model import State
+
+DEFAULT_STATE_FILE = "tensormesh.state.json"
+STATE_FILE_ENV = "TENSORMESH_STATE_FILE"
+SCHEMA = "state.v1.json"
+
+
+def default_state_path() -> str:
+    return os.environ.get(STATE_FILE_ENV) or DEFAULT_STATE_FILE
+
+
+def fresh_state() -> State:
+    """A state for a file that does not exist yet: new lineage, new fingerprint salt."""
+    return record.new_state(lineage=str(uuid.uuid4()), salt=secrets.token_hex(32))
+
+
+def encode_state(state: State) -> bytes:
+    """The file's exact bytes: same state, same bytes (sorted keys, no timestamps)."""
+    return (json.dumps(record.state_to_json(state), sort_keys=True, indent=2) + "\n").encode()
+
+
+def load_state(path: str | Path) -> State:
+    """The state file with its journal replayed on top (in memory only)."""
+    return record.replay(read_state_file(path), journal.read_journal(journal.journal_path(path)))
+
+
+def read_state_file(path: str | Path) -> State:
+    """The state file alone; a missing file is a fresh, empty state."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return fresh_state()
+    except IsADirectoryError as exc:
+        raise StateError(
+            f"state file {path} is a directory, not a file; pass the state file's path "
+            f"with --state (e.g. {path / DEFAULT_STATE_FILE})"
+        ) from exc
+    except PermissionError as exc:
+        raise StateError(
+            f"cannot read state file {path}: permission denied; run as a user who can read it"
+        ) from exc
+    except OSError as exc:
+        raise StateError(f"cannot read state file {path}: {exc.strerror or exc}") from exc
+    return parse_state(data, source=str(path))
+
+
+def parse_state(data: bytes, *, source: str) -> State:
+    """Decode and check a state document; every refusal names `source`."""
+    hint = "restore it from version control (git checkout -- FILE) or fix it by hand"
+    if not data.strip():
+        raise StateError(f"state file {source} is empty (truncated?); {hint}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise StateError(
+            f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"
+        ) from exc
+    try:
+        obj: Any = json.loads(text)
+    except json.JSONDecodeError as exc:
+        # The file ends mid-document: at end of input, or inside a string never closed.
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise StateError(
+                f"state file {source} is truncated: the JSON ends early at line {exc.lineno} "
+                f"column {exc.colno}; {hint}"
+            ) from exc
+        raise StateError(
+            f"state file {source} is not valid JSON: {exc.msg} at line {exc.lineno} "
+            f"column {exc.colno}; {hint}"
+        ) from exc
+    version: Any = obj.get("formatVersion") if isinstance(obj, dict) else None
+    if (
+        isinstance(version, int)
+        and not isinstance(version, bool)
+        and version > record.FORMAT_VERSION
+    ):
+        raise StateError(
+            f"state file {source} has formatVersion {version}: it was written by a newer "
+            f"tensormesh-reconciler (this one reads version {record.FORMAT_VERSION}); upgrade"
+        )
+    problem = schema_paths.describe_violation(schema_paths.validator_for(SCHEMA), obj)
+    if problem is not None:
+        raise StateError(f"state file {source} is invalid at {problem}; {hint}")
+    for table in ("entries", "intents"):
+        for key, value in obj[table].items():
+            if value["name"] != key:
+                raise StateError(
+                    f"state file {source} is invalid at $.{table}.{key}.name: the key {key!r} "
+                    f"holds {value['name']!r}; make them equal (the key is the entry's name)"
+                )
+    return record.state_from_json(obj)
+
+
+def save_state(path: str | Path, state: State) -> None:
+    """Replace the file atomically: a crash leaves the old or the new file, never a mix."""
+    path = Path(path)
+    data = encode_state(state)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        mode = _existing_mode(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
+        try:
+            if mode is not None:
+                os.fchmod(fd, mode)  # os.open's mode is masked by the umask; keep it exactly
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise StateError(_write_failure(path, exc)) from exc
+    journal.fsync_dir(path.parent)
+
+
+def _existing_mode(path: Path) -> int | None:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    return stat.S_IMODE(info.st_mode)
+
+
+def _write_failure(path: Path, exc: OSError) -> str:
+    causes = {
+        errno.ENOSPC: "the disk is full; free some space",
+        errno.EDQUOT: "the disk quota is exhausted; free some space",
+        errno.EROFS: "the file system is read-only; use a writable --state path",
+        errno.EACCES: "permission denied; run as a user who can write that folder",
+        errno.EPERM: "permission denied; run as a user who can write that folder",
+        errno.ENOENT: "its folder does not exist; create it or fix --state",
+        errno.ENOTDIR: "a part of its folder path is a file, not a folder; fix --state",
+        errno.EISDIR: "it is a directory, not a file; pass the state file's path with --state",
+    }
+    cause = causes.get(exc.errno or 0, f"{exc.strerror or exc}")
+    return (
+        f"cannot write state file {path}: {cause}. The previous state file is unchanged; "
+        "the journal next to it keeps what this run recorded"
+    )
+
+
+def _remove_quietly(path: Path) -> None:
+    # When the folder itself is unwritable, nothing was created there either.
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)

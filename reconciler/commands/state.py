@@ -1,0 +1,189 @@
+"""`state` subcommands: list, show, rm, unlock and import recorded entries.
+
+Thin: parses flags and prints; loading, locking and transitions live in the adapters and
+core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from typing import Any
+
+import click
+
+from reconciler.adapters import state_lock, state_store
+from reconciler.commands.options import lock_timeout_option, state_option
+from reconciler.core import record
+from reconciler.core.errors import StateError, UsageError
+from reconciler.core.model import RecordedEntry, State
+from reconciler.core.ports import ModelsApi
+from reconciler.core.spec import normalize_spec, spec_digest
+
+USER_ID_ENV = "TENSORMESH_USER_ID"
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_LIST_FIELDS = (
+    ("name", "NAME"),
+    ("modelId", "MODEL ID"),
+    ("status", "STATUS"),
+    ("deploymentId", "DEPLOYMENT ID"),
+    ("userId", "USER ID"),
+)
+
+
+@click.group(name="state")
+def command() -> None:
+    """Inspect and edit the recorded state."""
+
+
+@command.command(name="list")
+@state_option
+@click.option("--output", "output_format", type=click.Choice(["text", "json"]), default="text")
+def list_command(state_path: str, output_format: str) -> None:
+    """List the recorded entries."""
+    rows = [
+        list_row(entry) for _, entry in sorted(state_store.read_state(state_path).entries.items())
+    ]
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2, sort_keys=True))
+    elif not rows:
+        click.echo(f"No entries recorded in {state_path}.")
+    else:
+        click.echo(render_table(rows), nl=False)
+
+
+@command.command(name="show")
+@click.argument("name")
+@state_option
+def show_command(name: str, state_path: str) -> None:
+    """Print one recorded entry as JSON."""
+    entry = find_entry(state_store.read_state(state_path), name, state_path)
+    click.echo(json.dumps(record.entry_to_json(entry), indent=2, sort_keys=True))
+
+
+@command.command(name="rm")
+@click.argument("name")
+@state_option
+@lock_timeout_option
+def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
+    """Forget an entry; the live model is not deleted."""
+    with state_store.StateStore.open(
+        state_path, command="state rm", lock_timeout=lock_timeout
+    ) as store:
+        entry = find_entry(store.state, name, state_path)
+        store.record(record.JournalRecord(op="forget", name=name))
+        store.commit()
+    click.echo(
+        f"Forgot {name} (model {entry.model_id}) from {state_path}. Nothing was deleted: the "
+        "live model keeps running; delete it in Tensormesh if it is no longer needed, or "
+        f"`state import {name} {entry.model_id}` to manage it again."
+    )
+
+
+@command.command(name="unlock")
+@state_option
+def unlock_command(state_path: str) -> None:
+    """Break the state lock left by a process that is gone."""
+    holder = state_lock.force_unlock(state_path)
+    if holder is None:
+        click.echo(f"{state_path} was not locked.")
+    else:
+        click.echo(f"Unlocked {state_path} (it was held by {holder}).")
+
+
+@command.command(name="import")
+@click.argument("name")
+@click.argument("model_id")
+@state_option
+@click.option("--api-url", default=None, metavar="URL", help="Control plane URL.")
+@lock_timeout_option
+def import_command(
+    name: str, model_id: str, state_path: str, api_url: str | None, lock_timeout: float
+) -> None:
+    """Adopt an existing deployment MODEL_ID as entry NAME."""
+    if not _NAME.match(name):
+        raise UsageError(
+            f"{name!r} is not a valid entry name: use lowercase letters, digits and '-', "
+            "1-63 characters, starting and ending with a letter or digit"
+        )
+    # Imported here: only this subcommand talks to the control plane.
+    from reconciler.adapters import http_api
+
+    api = http_api.connect(api_url, concurrency=1)
+    try:
+        entry = fetch_entry(api, name, model_id, user_id=os.environ.get(USER_ID_ENV) or None)
+    finally:
+        api.close()
+    with state_store.StateStore.open(
+        state_path, command="state import", lock_timeout=lock_timeout
+    ) as store:
+        existing = store.state.entries.get(name)
+        if existing is not None:
+            raise UsageError(
+                f"{name} is already recorded in {state_path} as model {existing.model_id}; "
+                f"run `state rm {name}` first to replace it"
+            )
+        store.record(record.JournalRecord(op="entry", name=name, payload=entry))
+        store.commit()
+    click.echo(
+        f"Imported {name} (model {entry.model_id}, {entry.status}) into {state_path}. "
+        "Run `plan` to see how it differs from the manifest."
+    )
+
+
+def fetch_entry(api: ModelsApi, name: str, model_id: str, *, user_id: str | None) -> RecordedEntry:
+    """The entry that adopts live model `model_id` as `name`: its live spec, no secrets, so
+    the next plan shows any difference to the manifest as a replace."""
+    owner = user_id or api.whoami()
+    live = api.get_model(owner, model_id)
+    if live.is_deleted:
+        raise StateError(f"model {model_id} is deleted; there is nothing to import as {name}")
+    if live.model_name and live.model_name != name:
+        raise UsageError(
+            f"model {model_id} is named {live.model_name!r}, not {name!r}; import it under its "
+            f"own name (`state import {live.model_name} {model_id}`)"
+        )
+    spec = normalize_spec(live.spec)
+    return RecordedEntry(
+        name=name,
+        model_id=live.model_id,
+        spec=spec,
+        spec_digest=spec_digest(spec),
+        deployment_id=live.deployment_id,
+        status=live.status,
+        user_id=live.user_id or owner,
+    )
+
+
+def list_row(entry: RecordedEntry) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "modelId": entry.model_id,
+        "deploymentId": entry.deployment_id,
+        "status": entry.status,
+        "userId": entry.user_id,
+        "specDigest": entry.spec_digest,
+    }
+
+
+def render_table(rows: list[dict[str, Any]]) -> str:
+    """Columns padded to their widest cell; a missing value shows as '-'."""
+    table = [[title for _, title in _LIST_FIELDS]]
+    table += [[str(row[key] or "-") for key, _ in _LIST_FIELDS] for row in rows]
+    widths = [max(len(line[col]) for line in table) for col in range(len(_LIST_FIELDS))]
+    return "".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        + "\n"
+        for line in table
+    )
+
+
+def find_entry(state: State, name: str, state_path: str) -> RecordedEntry:
+    entry = state.entries.get(name)
+    if entry is not None:
+        return entry
+    close = difflib.get_close_matches(name, list(state.entries), n=3, cutoff=0.6)
+    hint = f"did you mean {', '.join(close)}?" if close else "run `state list` to see them"
+    raise UsageError(f"no entry named {name!r} in {state_path}; {hint}")
