@@ -1,0 +1,84 @@
+"""Fast in-process checks of the routes (ASGI, fake clock); the loopback tests cover the rest."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from reconciler.sandbox.app import create_app
+from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.faults import FaultInjector, FaultKnobs
+from reconciler.sandbox.store import ModelStore
+from tests.sandbox.clock import FakeClock
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+CONFIG = SandboxConfig(token="tok")
+BODY: dict[str, Any] = {
+    "modelName": "llama",
+    "modelPath": "meta/x",
+    "gpuType": "GPU_TYPE_H100",
+    "gpuCount": 1,
+    "infra": {"cloudProvider": "CLOUD_PROVIDER_NEBIUS"},
+}
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def client(clock: FakeClock) -> Iterator[TestClient]:
+    store = ModelStore(clock=clock, ready_after=3, deleted_linger=60)
+    app = create_app(CONFIG, store, FaultInjector(FaultKnobs(), seed=0))
+    with warnings.catch_warnings():
+        # starlette warns (on import) about its httpx-based TestClient; it still works and is fast.
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+    with TestClient(app, headers={"Authorization": "Bearer tok"}) as test_client:
+        yield test_client
+
+
+def test_init_becomes_up_when_the_clock_passes_ready_after(
+    client: TestClient, clock: FakeClock
+) -> None:
+    model = client.post("/v1/models", json=BODY).json()["model"]
+    assert model["status"] == "MODEL_STATUS_INIT"
+    clock.advance(3)
+    again = client.get(f"/v1/models/{model['modelId']}").json()["model"]
+    assert again["status"] == "MODEL_STATUS_UP"
+    assert len(again["events"]) == 2
+
+
+def test_deleted_model_lingers_as_deleted_then_is_gone(
+    client: TestClient, clock: FakeClock
+) -> None:
+    model_id = client.post("/v1/models", json=BODY).json()["model"]["modelId"]
+    assert client.delete(f"/v1/models/{model_id}").json() == {}
+    listed = client.get("/v1/models").json()["models"]
+    assert [m["status"] for m in listed] == ["MODEL_STATUS_DELETED"]
+    assert "apiKey" not in listed[0]
+    clock.advance(61)
+    assert client.get("/v1/models").json() == {"models": []}
+    assert client.get(f"/v1/models/{model_id}").status_code == 404
+
+
+def test_unknown_route_and_method_use_grpc_bodies(client: TestClient) -> None:
+    missing = client.get("/v2/nothing")
+    assert missing.status_code == 404
+    assert missing.json()["code"] == 5
+    wrong = client.put("/v1/models")
+    assert wrong.status_code == 405
+    assert wrong.json()["code"] == 12
+    assert wrong.headers["x-request-id"]
+
+
+def test_bad_json_is_a_400(client: TestClient) -> None:
+    response = client.post("/v1/models", content=b"{nope")
+    assert response.status_code == 400
+    assert "not valid JSON" in response.json()["message"]
