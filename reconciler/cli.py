@@ -9,6 +9,7 @@ errors become messages and exit codes (0 ok, 1 error, 2 changes with
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -81,6 +82,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         click.echo("Interrupted.", err=True)
         return 130
     except BrokenPipeError:
+        return EXIT_ERROR
+    except Exception as exc:
+        # A bug of ours: one line, no traceback (it could carry request data), unless asked.
+        if os.environ.get("TENSORMESH_DEBUG"):
+            raise
+        click.echo(
+            f"internal error: {type(exc).__name__} (a bug in tensormesh-reconciler; "
+            "rerun with TENSORMESH_DEBUG=1 for details and report it)",
+            err=True,
+        )
         return EXIT_ERROR
     if isinstance(result, int):
         return result
