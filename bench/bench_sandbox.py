@@ -1,4 +1,8 @@
-"""Benchmark of the sandbox: 32 concurrent httpx clients (threads) against a sandbox subprocess.
+"""Sandbox benchmark: 32 concurrent keep-alive clients (threads) against a sandbox subprocess.
+
+The clients use the standard library's http.client: on 2 cores the load generator shares
+the CPU with the server, and httpx clients cost about twice the server's own CPU per
+request, so they would measure the clients rather than the sandbox.
 
 Prints requests/s, latency p50/p99 and the server's CPU time per request for a fixed request
 count; never asserts on wall time. Run: .venv/bin/python bench/bench_sandbox.py [--requests N]
@@ -7,14 +11,15 @@ count; never asserts on wall time. Run: .venv/bin/python bench/bench_sandbox.py 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import os
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,24 +39,34 @@ def _body(name: str) -> dict[str, object]:
 def _client_loop(
     url: str, token: str, worker: int, count: int, seed_ids: list[str], latencies: list[float]
 ) -> None:
-    headers = {"Authorization": f"Bearer {token}"}
+    parsed = urlsplit(url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=30.0)
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     created = ""
-    with httpx.Client(base_url=url, headers=headers, timeout=30.0) as client:
+    try:
         for i in range(count):
             kind = i % 10  # per 10 requests: 1 list, 1 create, 1 delete, 7 gets
             started = time.perf_counter()
             if kind == 0:
-                response = client.get("/v1/models")
+                connection.request("GET", "/v1/models", headers=headers)
             elif kind == 1:
-                response = client.post("/v1/models", json=_body(f"bench-{worker}-{i}"))
-                created = response.json()["model"]["modelId"]
+                body = json.dumps(_body(f"bench-{worker}-{i}"))
+                connection.request("POST", "/v1/models", body=body, headers=headers)
             elif kind == 2:
                 # Deleting what this client created keeps the user's model count realistic.
-                response = client.delete(f"/v1/models/{created}")
+                connection.request("DELETE", f"/v1/models/{created}", headers=headers)
             else:
-                response = client.get(f"/v1/models/{seed_ids[(worker + i) % len(seed_ids)]}")
+                model_id = seed_ids[(worker + i) % len(seed_ids)]
+                connection.request("GET", f"/v1/models/{model_id}", headers=headers)
+            response = connection.getresponse()
+            payload = response.read()
             latencies.append(time.perf_counter() - started)
-            response.raise_for_status()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}: {payload[:200]!r}")
+            if kind == 1:
+                created = json.loads(payload)["model"]["modelId"]
+    finally:
+        connection.close()
 
 
 def _cpu_seconds(pid: int) -> float | None:
