@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,15 +20,46 @@ from reconciler.commands import output
 from reconciler.commands.plan import run_plan
 from reconciler.commands.plan_flags import plan_options
 
+if TYPE_CHECKING:
+    from reconciler.writeback import WritebackOptions, WritebackResult
+
 
 @click.command("apply")
 @plan_options
 @click.option("--dry-run", is_flag=True, help="Exactly `plan`: same output, same exit codes.")
+@click.option(
+    "--plan",
+    "plan_path",
+    type=click.Path(dir_okay=False),
+    metavar="PLANFILE",
+    help="Carry out exactly this saved plan (from `plan --out`); no PATH needed.",
+)
+@click.option("--commit", is_flag=True, help="Commit the state file (only it) if it changed.")
+@click.option("--push", is_flag=True, help="Push the state commit (implies --commit).")
+@click.option(
+    "--commit-message-prefix",
+    default="tensormesh:",
+    show_default=True,
+    help="Start of the state commit's subject.",
+)
+@click.option("--no-skip-ci", is_flag=True, help="Leave `[skip ci]` out of the commit subject.")
 def command(**options: object) -> int:
     """Carry the plan out and write the model IDs back to the state."""
+    from reconciler.writeback import WritebackOptions
+
+    plan_path = options.pop("plan_path")
+    writeback = WritebackOptions(
+        commit=bool(options.pop("commit")),
+        push=bool(options["push"]),
+        prefix=str(options.pop("commit_message_prefix")),
+        skip_ci=not options.pop("no_skip_ci"),
+    )
+    options.pop("push")
     if options.pop("dry_run"):
+        if plan_path:
+            raise click.UsageError("--dry-run with --plan: print a saved plan with `show PLANFILE`")
         return run_plan(**options)  # type: ignore[arg-type]
-    return run_apply(**options)  # type: ignore[arg-type]
+    return run_apply(**options, plan_path=plan_path, writeback=writeback)  # type: ignore[arg-type]
 
 
 def run_apply(
@@ -42,37 +74,83 @@ def run_apply(
     wait_timeout: float,
     lock_timeout: float,
     api_url: str | None,
+    plan_path: str | None = None,
+    writeback: WritebackOptions | None = None,
 ) -> int:
     from reconciler import pipeline
+    from reconciler import writeback as git_writeback
     from reconciler.adapters import http_api
     from reconciler.apply import ApplyOptions
 
-    if not paths:
-        raise click.UsageError("give at least one manifest file or folder")
+    writeback = writeback or git_writeback.WritebackOptions()
+    _check_sources(paths, plan_path, prune=prune)
     if output_format == "markdown":
         raise click.UsageError("--output markdown is for `plan`; use text or json with apply")
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
     stop = threading.Event()
+    # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
+    repo = git_writeback.prepare(state_path, writeback)
     with _stop_on_signals(stop):
-        run = pipeline.run_apply(
-            list(paths),
-            state_path,
-            prune=prune,
-            options=options,
-            connect=lambda: http_api.connect(api_url, concurrency=concurrency),
-            stop=stop,
-            progress=output.progress_printer(),
-            lock_timeout=lock_timeout,
-            env=os.environ,
-        )
+        if plan_path:
+            run = pipeline.run_saved_plan(
+                plan_path,
+                state_path,
+                options=options,
+                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                stop=stop,
+                progress=output.progress_printer(),
+                lock_timeout=lock_timeout,
+                env=os.environ,
+            )
+        else:
+            run = pipeline.run_apply(
+                list(paths),
+                state_path,
+                prune=prune,
+                options=options,
+                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                stop=stop,
+                progress=output.progress_printer(),
+                lock_timeout=lock_timeout,
+                env=os.environ,
+            )
     plan, result = run.plan_run.plan, run.result
     if output_format == "text" and plan.has_api_calls:
         output.emit_plan(plan, "text")
         click.echo()
     output.emit_result(plan, result, output_format)
+    if repo is not None and run.state_written:
+        # IDs already recorded are committed even when some entries failed: they must not be lost.
+        done = git_writeback.write_back(repo, state_path, result, writeback)
+        _report_writeback(done)
     if result.failed:
         return output.EXIT_ERROR
     return output.plan_exit_code(plan, detailed_exitcode=detailed_exitcode)
+
+
+def _report_writeback(done: WritebackResult) -> None:
+    """On stderr, so that `--output json` keeps stdout one JSON document."""
+    if done.commit is None:
+        return
+    click.echo(f"committed the state file as {done.commit[:12]}", err=True)
+    if done.push is not None:
+        target = done.push.target
+        retried = f" after {done.push.attempts - 1} rebase(s)" if done.push.attempts > 1 else ""
+        click.echo(f"pushed to {target.remote} {target.branch}{retried}", err=True)
+
+
+def _check_sources(paths: tuple[str, ...], plan_path: str | None, *, prune: bool) -> None:
+    if plan_path is None:
+        if not paths:
+            raise click.UsageError("give at least one manifest file or folder, or --plan PLANFILE")
+        return
+    if paths:
+        raise click.UsageError(
+            "--plan carries out exactly the saved plan; give no PATH (the manifests were read "
+            "when the plan was made)"
+        )
+    if prune:
+        raise click.UsageError("--prune was decided when the plan was made; give it to `plan`")
 
 
 @contextmanager

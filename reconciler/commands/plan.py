@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from reconciler.commands import output
-from reconciler.commands.plan_flags import plan_options
+from reconciler.commands.plan_flags import plan_options, refresh_option
+
+if TYPE_CHECKING:
+    from reconciler.pipeline import PlanRun
 
 
 @click.command("plan")
 @plan_options
+@refresh_option
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False),
+    metavar="PLANFILE",
+    help="Also save the plan, for a later `apply --plan PLANFILE`.",
+)
 def command(**options: object) -> int:
     """Compare manifests with the recorded state and print the plan (changes nothing)."""
     return run_plan(**options)  # type: ignore[arg-type]
@@ -33,5 +46,23 @@ def run_plan(
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
     run = pipeline.make_plan_run(list(paths), state_path, prune=prune)
+    if refresh:
+        run = _refreshed(run, prune=prune, api_url=api_url)
+    if out_path:
+        pipeline.save_plan(run, out_path, prune=prune)
     output.emit_plan(run.plan, output_format)
     return output.plan_exit_code(run.plan, detailed_exitcode=detailed_exitcode)
+
+
+def _refreshed(run: PlanRun, *, prune: bool, api_url: str | None) -> PlanRun:
+    """The run with live drift folded into its plan (one list call; nothing written)."""
+    import os
+    from dataclasses import replace
+
+    from reconciler import reconcile
+    from reconciler.adapters import http_api
+
+    plan = reconcile.refresh_plan(
+        run, prune=prune, connect=lambda: http_api.connect(api_url), env=os.environ
+    )
+    return replace(run, plan=plan)

@@ -45,6 +45,14 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the state it was made from."""
 
 
+class PlanFileError(ReconcilerError):
+    """A saved plan file is unreadable, corrupt, foreign or of an unknown version."""
+
+
+class GitError(ReconcilerError):
+    """A git step of the write-back failed (no work tree, no identity, rejected push, conflict)."""
+
+
 class ApiError(ReconcilerError):
     """A control-plane call failed. Carries the call, status, server message and request id."""
 

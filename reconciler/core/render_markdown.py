@@ -7,6 +7,7 @@ name only, then counted, and the comment says how to see the full plan. Pure.
 from __future__ import annotations
 
 import json
+import re
 
 from reconciler.core.model import Action, Change, Plan
 
@@ -38,7 +39,8 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         "",
         f"<sub>{counts['noop']} unchanged deployments not shown. "
         "Full plan: `tensormesh-reconciler plan PATH --state FILE` "
-        "(text or `--output json`).</sub>",
+        "(text or `--output json`), or `tensormesh-reconciler show PLANFILE` "
+        "for a plan saved with `--out`.</sub>",
     ]
     text = "\n".join([*head, *body, *footer]) + "\n"
     return text if len(text) <= max_chars else text[: max_chars - 20] + "\n…(truncated)\n"
@@ -72,7 +74,7 @@ def _section(change: Change) -> str:
     summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
     if change.fields:
         summary += " (" + ", ".join(change.field_names) + ")"
-    lines = [f"<details><summary>{summary}</summary>", "", "```diff"]
+    lines = [f"<details><summary>{summary}</summary>", ""]
     if change.action is Action.CREATE and change.desired is not None:
         lines += [f"+ {k}: {_value(v)}" for k, v in sorted(change.desired.spec.items())]
         lines += [f"+ {r.field}: (secret from {r.describe()})" for r in change.desired.secrets]
@@ -88,8 +90,14 @@ def _section(change: Change) -> str:
                 f"- {field.field}: {_value(field.before)}",
                 f"+ {field.field}: {_value(field.after)}",
             ]
-    lines += ["```", "</details>"]
-    return "\n".join(lines)
+    # A value holding backticks (a description) must not close the fence early.
+    fence = "`" * max(3, _longest_backtick_run(lines[2:]) + 1)
+    return "\n".join([*lines[:2], f"{fence}diff", *lines[2:], fence, "</details>"])
+
+
+def _longest_backtick_run(lines: list[str]) -> int:
+    runs = [len(run) for line in lines for run in re.findall(r"`+", line)]
+    return max(runs, default=0)
 
 
 def _condensed(changes: list[Change], sections: list[str], budget: int) -> list[str]:

@@ -1,0 +1,83 @@
+"""Plan-file step: write a saved plan atomically and read one back, checked against its schema.
+
+Files and JSON only; what the document means is core/saved_plan.py. Refuses corrupt, foreign
+and future-version files with one PlanFileError each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from reconciler.adapters import journal, schema_paths
+from reconciler.core import saved_plan
+from reconciler.core.errors import PlanFileError
+from reconciler.core.saved_plan import SavedPlan
+
+
+def encode_plan(saved: SavedPlan) -> bytes:
+    """The file's exact bytes: same plan, same bytes (sorted keys, no timestamps)."""
+    document = saved_plan.saved_plan_to_json(saved)
+    return (json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def write_plan_file(path: str | Path, saved: SavedPlan) -> None:
+    """Replace `path` atomically: a crash leaves the old file or the new one, never half."""
+    path = Path(path)
+    data = encode_plan(saved)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise PlanFileError(
+            f"cannot write plan file {path}: {exc.strerror or exc}; check that its folder "
+            "exists and is writable"
+        ) from exc
+    journal.fsync_dir(path.parent)
+
+
+def read_plan_file(path: str | Path) -> SavedPlan:
+    """The saved plan in `path`, or one PlanFileError saying what is wrong and what to do."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise PlanFileError(
+            f"plan file {path} does not exist; make one with "
+            "`tensormesh-reconciler plan PATH... --out FILE`"
+        ) from exc
+    except OSError as exc:
+        raise PlanFileError(f"cannot read plan file {path}: {exc.strerror or exc}") from exc
+    return parse_plan(data, source=str(path))
+
+
+def parse_plan(data: bytes, *, source: str) -> SavedPlan:
+    hint = "make a new plan with `tensormesh-reconciler plan PATH... --out FILE`"
+    try:
+        obj: Any = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise PlanFileError(f"plan file {source} is not UTF-8 text; {hint}") from exc
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(
+            f"plan file {source} is not valid JSON (corrupt or truncated?): {exc.msg} at line "
+            f"{exc.lineno} column {exc.colno}; {hint}"
+        ) from exc
+    saved_plan.check_header(obj, source=source)
+    validator = schema_paths.validator_for(saved_plan.SCHEMA_NAME)
+    problem = schema_paths.describe_violation(validator, obj)
+    if problem is not None:
+        raise PlanFileError(f"plan file {source} is invalid at {problem}; {hint}")
+    return saved_plan.saved_plan_from_json(obj, source=source)
