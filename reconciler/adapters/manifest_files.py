@@ -45,7 +45,9 @@ def _walk(path: str) -> list[str]:
         return [path]
     files: list[str] = []
     for folder, subfolders, names in os.walk(path):
-        subfolders.sort()
+        # Hidden folders (.git, .github workflows, editor caches) never hold manifests;
+        # a hidden folder named on the command line is still read.
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
         files.extend(
             os.path.join(folder, name) for name in names if name.endswith(MANIFEST_SUFFIXES)
         )

@@ -124,3 +124,14 @@ def test_schema_is_found_and_is_a_valid_2020_12_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$id"].endswith("modeldeployment.v1.json")
     assert set(schema_files.load_validators()) == {"tensormesh.gitops/v1"}
+
+
+def test_hidden_folders_are_skipped_unless_named(tmp_path: Path) -> None:
+    write(tmp_path / "deploy" / "a.yaml", VALID.format(name="a"))
+    write(tmp_path / ".github" / "workflows" / "ci.yml", "on: push\njobs: {}\n")
+    write(tmp_path / "deploy" / ".cache" / "b.yaml", VALID.format(name="b"))
+    assert manifest_files.find_manifest_files([str(tmp_path)]) == (
+        str(tmp_path / "deploy" / "a.yaml"),
+    )
+    named = str(tmp_path / "deploy" / ".cache")
+    assert manifest_files.find_manifest_files([named]) == (os.path.join(named, "b.yaml"),)
