@@ -17,6 +17,15 @@ def default_state_file() -> str:
     return os.environ.get("TENSORMESH_STATE_FILE") or DEFAULT_STATE_FILE
 
 
+def refresh_option(func: F) -> F:
+    """`plan --refresh`: also read the live models and fold drift into the plan (no writes)."""
+    return click.option(
+        "--refresh",
+        is_flag=True,
+        help="Also compare with the live API: drifted entries show as replacements.",
+    )(func)
+
+
 def plan_options(func: F) -> F:
     """Arguments and flags common to `plan` and `apply` (and so `apply --dry-run`)."""
     decorators = [

@@ -190,6 +190,7 @@ class Change:
     desired: DesiredModel | None = None
     recorded: RecordedEntry | None = None
     resume: bool = False  # an interrupted deploy: look up by name before deploying
+    drift: str | None = None  # live drift kind seen by reconcile / plan --refresh
 
     @property
     def field_names(self) -> tuple[str, ...]:

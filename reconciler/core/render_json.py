@@ -31,6 +31,8 @@ def _change_to_json(change: Change) -> dict[str, Any]:
         out["reason"] = change.reason
     if change.resume:
         out["resume"] = True
+    if change.drift:
+        out["drift"] = change.drift
     return out
 
 

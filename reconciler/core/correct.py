@@ -1,0 +1,96 @@
+"""Correct step: turn detected drift into a plan the apply path can carry out, and judge
+afterwards which drift was corrected. Pure: never calls the API, never reads files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.model import Action, Change, DesiredModel, FieldChange, Plan
+from reconciler.core.outcome import ApplyResult, EntryOutcome
+
+REASON_UNMANAGED = "unmanaged models are reported, never deleted"
+REASON_SELF_HEAL_OFF = "selfHeal is off"
+REASON_DETECT_ONLY = "--detect-only: nothing is changed"
+REASON_NOT_IN_MANIFESTS = "removed from the manifests: reconcile does not redeploy it"
+REASON_NOT_RUN = "the pass stopped before this entry was corrected"
+
+
+@dataclass(frozen=True, slots=True)
+class DriftOutcome:
+    """One drift and whether this pass corrected it (and if not, why)."""
+
+    drift: Drift
+    corrected: bool
+    reason: str | None = None
+
+
+def correction_plan(plan: Plan, drift: Sequence[Drift], desired: Sequence[DesiredModel]) -> Plan:
+    """The plan with drifted, otherwise unchanged entries turned into replacements.
+
+    A replacement deletes the recorded model first (already gone is fine) and deploys
+    again, so missing, failed and changed entries all heal the same way. Git-side
+    changes stay as `plan` made them; unmanaged models never enter the plan.
+    """
+    policies = {model.name: model.policy for model in desired}
+    by_name = {item.name: item for item in drift if item.kind is not DriftKind.UNMANAGED}
+    changes = []
+    for change in plan.changes:
+        item = by_name.get(change.name)
+        if item is not None:
+            change = replace(change, drift=item.kind.value)
+            policy = policies.get(change.name)
+            if change.action is Action.NOOP and policy is not None and policy.self_heal:
+                change = replace(change, action=Action.REPLACE, fields=_drift_fields(item))
+        changes.append(change)
+    return Plan(tuple(changes))
+
+
+def _drift_fields(item: Drift) -> tuple[FieldChange, ...]:
+    if item.kind is DriftKind.CHANGED:
+        return tuple(
+            FieldChange(field, detail=(f"{field}: changed live (out of band)",))
+            for field in item.fields
+        )
+    return tuple(FieldChange(field, detail=(f"{field}: {item.detail}",)) for field in item.fields)
+
+
+def judge_corrections(
+    drift: Sequence[Drift],
+    plan: Plan,
+    result: ApplyResult | None,
+    *,
+    desired: Sequence[DesiredModel],
+    detect_only: bool,
+) -> tuple[DriftOutcome, ...]:
+    """Pair each drift with its fate; `result` is None when nothing was carried out."""
+    policies = {model.name: model.policy for model in desired}
+    changes = {change.name: change for change in plan.changes}
+    outcomes: Mapping[str, EntryOutcome] = (
+        {} if result is None else {outcome.name: outcome for outcome in result.outcomes}
+    )
+    judged = []
+    for item in drift:
+        policy = policies.get(item.name)
+        if item.kind is DriftKind.UNMANAGED:
+            judged.append(DriftOutcome(item, False, REASON_UNMANAGED))
+        elif policy is None:
+            judged.append(DriftOutcome(item, False, REASON_NOT_IN_MANIFESTS))
+        elif not policy.self_heal:
+            judged.append(DriftOutcome(item, False, REASON_SELF_HEAL_OFF))
+        elif detect_only:
+            judged.append(DriftOutcome(item, False, REASON_DETECT_ONLY))
+        else:
+            judged.append(_judge(item, changes.get(item.name), outcomes.get(item.name)))
+    return tuple(judged)
+
+
+def _judge(item: Drift, change: Change | None, outcome: EntryOutcome | None) -> DriftOutcome:
+    # No outcome: the pass failed or was stopped before it carried this entry out.
+    if change is None or not change.makes_api_call or outcome is None:
+        return DriftOutcome(item, False, REASON_NOT_RUN)
+    if outcome.failed:
+        return DriftOutcome(item, False, outcome.reason or REASON_NOT_RUN)
+    return DriftOutcome(item, True)

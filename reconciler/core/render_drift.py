@@ -1,0 +1,132 @@
+"""A reconcile pass for people (a short table) and machines (one JSON object per line).
+
+Pure; no timestamps, so the same pass renders the same bytes. Never sees secret values.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.core.correct import DriftOutcome
+from reconciler.core.drift import DriftKind
+from reconciler.core.outcome import EntryOutcome
+from reconciler.core.pass_report import PassReport
+from reconciler.core.render_json import plan_to_json
+
+
+def pass_to_json(report: PassReport) -> dict[str, Any]:
+    plan_json = plan_to_json(report.plan)
+    drift_counts = {kind.value: 0 for kind in DriftKind}
+    for item in report.drift:
+        drift_counts[item.drift.kind.value] += 1
+    corrections = [
+        {
+            "name": outcome.name,
+            "action": outcome.action.value,
+            "result": outcome.result,
+            "modelId": outcome.model_id,
+            "error": outcome.reason if outcome.failed else None,
+        }
+        for outcome in report.corrections
+    ]
+    return {
+        "pass": report.number,
+        "ok": report.ok,
+        "detectOnly": report.detect_only,
+        "interrupted": report.interrupted,
+        "error": report.error,
+        "drift": [_drift_to_json(item) for item in report.drift],
+        "changes": plan_json["changes"],
+        "corrections": corrections,
+        "summary": {
+            "drift": drift_counts,
+            "changes": plan_json["summary"],
+            "corrected": sum(1 for item in report.drift if item.corrected),
+            "failed": sum(1 for outcome in report.corrections if outcome.failed),
+        },
+    }
+
+
+def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
+    drift = item.drift
+    out: dict[str, Any] = {
+        "name": drift.name,
+        "kind": drift.kind.value,
+        "modelId": drift.model_id,
+        "fields": list(drift.fields),
+        "corrected": item.corrected,
+        "detail": drift.detail,
+    }
+    if drift.live_model_id is not None:
+        out["liveModelId"] = drift.live_model_id
+    if drift.status is not None:
+        out["status"] = drift.status
+    if item.reason is not None:
+        out["reason"] = item.reason
+    return out
+
+
+def pass_to_json_line(report: PassReport) -> str:
+    """One compact line per pass (JSON Lines), keys sorted."""
+    return json.dumps(pass_to_json(report), sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def render_pass(report: PassReport) -> str:
+    """A one-line verdict, then one row per drift and per correction."""
+    lines = [_headline(report)]
+    outcomes = {o.name: o for o in report.corrections}
+    rows = [_drift_row(item, outcomes.get(item.drift.name)) for item in report.drift]
+    corrected = {item.drift.name for item in report.drift}
+    rows += [
+        (o.name, "(manifests)", o.action.value, _result_text(o.result, o.model_id, o.reason))
+        for o in report.corrections
+        if o.name not in corrected
+    ]
+    if rows:
+        widths = [max(len(row[i]) for row in [*rows, _HEADER]) for i in range(3)]
+        for row in [_HEADER, *rows]:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+_HEADER = ("NAME", "DRIFT", "FIELDS", "CORRECTION")
+
+
+def _headline(report: PassReport) -> str:
+    head = f"Pass {report.number}: "
+    if report.error is not None:
+        return head + f"failed: {report.error}"
+    corrected = sum(1 for item in report.drift if item.corrected)
+    text = head + (f"{len(report.drift)} drift found" if report.drift else "no drift")
+    if report.detect_only:
+        text += " (detect only, nothing changed)"
+    elif report.drift:
+        text += f", {corrected} corrected"
+    failed = sum(1 for outcome in report.corrections if outcome.failed)
+    if failed:
+        text += f", {failed} correction(s) failed"
+    git = sum(1 for c in report.plan.changes if c.makes_api_call and c.drift is None)
+    if git:
+        text += f"; {git} change(s) from the manifests"
+    if report.interrupted:
+        text += "; interrupted"
+    return text + "."
+
+
+def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, str, str, str]:
+    drift = item.drift
+    fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
+    if item.corrected:
+        correction = "corrected" + (f": {outcome.result}" if outcome else "")
+        if outcome is not None and outcome.model_id:
+            correction += f" (model {outcome.model_id})"
+    else:
+        correction = f"not corrected: {item.reason}" if item.reason else "not corrected"
+    return (drift.name, drift.kind.value, fields, correction)
+
+
+def _result_text(result: str, model_id: str | None, reason: str | None) -> str:
+    text = result + (f" (model {model_id})" if model_id else "")
+    return text + (f": {reason}" if reason and result in ("failed", "not-started") else "")

@@ -1,0 +1,254 @@
+"""Table tests of drift detection, the correction plan and judging corrections (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from reconciler.core.correct import (
+    REASON_DETECT_ONLY,
+    REASON_NOT_IN_MANIFESTS,
+    REASON_SELF_HEAL_OFF,
+    REASON_UNMANAGED,
+    correction_plan,
+    judge_corrections,
+)
+from reconciler.core.drift import Drift, DriftKind, detect_drift, is_failed_status
+from reconciler.core.model import (
+    STATUS_DELETED,
+    STATUS_UP,
+    Action,
+    DesiredModel,
+    Intent,
+    LiveModel,
+    ReconcilePolicy,
+)
+from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.plan import make_plan
+from reconciler.core.spec import normalize_spec
+from tests.support.builders import BASE_SPEC, desired, recorded, state
+
+LLAMA = desired("llama")
+ENTRY = recorded(LLAMA, "m-1")
+
+
+def live(
+    model_id: str = "m-1", name: str = "llama", status: str = STATUS_UP, **raw: Any
+) -> LiveModel:
+    """A live model as the adapter parses it: the server's raw fields, normalised."""
+    fields = {**BASE_SPEC, **raw}
+    return LiveModel(model_id, name, status, normalize_spec(fields), user_id="u")
+
+
+@pytest.mark.parametrize(
+    ("live_models", "expected"),
+    [
+        pytest.param([live()], [], id="in-sync"),
+        # grpc-gateway sends int64 as strings and omits zero values: no phantom diff.
+        pytest.param([live(gpuCount="1")], [], id="int64-string-is-no-drift"),
+        pytest.param([live(description="", modelSpec={})], [], id="omitted-zero-is-no-drift"),
+        pytest.param(
+            [live(infra={"cloudProvider": "CLOUD_PROVIDER_NEBIUS", "x": ""})],
+            [],
+            id="nested-zero-is-no-drift",
+        ),
+        pytest.param([], [("llama", DriftKind.MISSING, ("(missing)",))], id="gone"),
+        pytest.param(
+            [live(status=STATUS_DELETED)],
+            [("llama", DriftKind.MISSING, ("(missing)",))],
+            id="deleted-counts-as-absent",
+        ),
+        pytest.param(
+            [live(model_id="m-2")],
+            [("llama", DriftKind.MISSING, ("(missing)",))],
+            id="same-name-other-id-is-missing",
+        ),
+        pytest.param(
+            [live(status="MODEL_STATUS_FAILED")],
+            [("llama", DriftKind.FAILED, ("(failed)",))],
+            id="failed",
+        ),
+        pytest.param(
+            [live(status="MODEL_STATUS_ERROR_OOM")],
+            [("llama", DriftKind.FAILED, ("(failed)",))],
+            id="error-is-failed",
+        ),
+        pytest.param([live(status="MODEL_STATUS_INIT")], [], id="init-is-not-failed"),
+        pytest.param(
+            [live(gpuCount="2")],
+            [("llama", DriftKind.CHANGED, ("gpuCount",))],
+            id="changed-gpu-count",
+        ),
+        pytest.param(
+            [live(gpuType="GPU_TYPE_A100", description="x")],
+            [("llama", DriftKind.CHANGED, ("description", "gpuType"))],
+            id="changed-two-fields",
+        ),
+        pytest.param(
+            [live(), live("m-9", "stranger")],
+            [("stranger", DriftKind.UNMANAGED, ())],
+            id="unmanaged",
+        ),
+        pytest.param(
+            [live(), live("m-9", "stranger", status=STATUS_DELETED)],
+            [],
+            id="deleted-stranger-is-not-unmanaged",
+        ),
+    ],
+)
+def test_detect_drift(
+    live_models: list[LiveModel], expected: list[tuple[str, DriftKind, tuple[str, ...]]]
+) -> None:
+    found = detect_drift([LLAMA], state(ENTRY), live_models)
+    assert [(d.name, d.kind, d.fields) for d in found] == expected
+
+
+def test_fields_the_api_never_returns_are_not_compared() -> None:
+    # kvCacheEnabled is accepted by Deploy Model but never reported back.
+    model = desired("llama", kvCacheEnabled=True, nodeId="node-a")
+    assert detect_drift([model], state(recorded(model, "m-1")), [live()]) == ()
+
+
+def test_names_known_to_manifests_state_or_intents_are_not_unmanaged() -> None:
+    planned = desired("planned")  # in the manifests, not applied yet
+    intents = {"half": Intent("half", "half", 1, "create")}
+    world = [live(), live("m-2", "planned"), live("m-3", "half")]
+    assert detect_drift([LLAMA, planned], state(ENTRY, intents=intents), world) == ()
+
+
+def test_drift_details_name_the_models() -> None:
+    (failed,) = detect_drift([LLAMA], state(ENTRY), [live(status="MODEL_STATUS_FAILED")])
+    assert failed.model_id == "m-1"
+    assert failed.live_model_id == "m-1"
+    assert failed.status == "MODEL_STATUS_FAILED"
+    assert "MODEL_STATUS_FAILED" in failed.detail
+
+
+def test_drift_is_sorted_by_name() -> None:
+    other = desired("alpha")
+    world = [live("x", "zeta"), live("y", "beta")]
+    found = detect_drift([LLAMA, other], state(ENTRY, recorded(other, "m-a")), world)
+    assert [d.name for d in found] == ["alpha", "beta", "llama", "zeta"]
+
+
+@pytest.mark.parametrize(
+    ("status", "failed"),
+    [
+        ("MODEL_STATUS_FAILED", True),
+        ("MODEL_STATUS_ERROR", True),
+        ("MODEL_STATUS_INIT", False),
+        ("MODEL_STATUS_UP", False),
+        ("MODEL_STATUS_UNSPECIFIED", False),
+    ],
+)
+def test_is_failed_status(status: str, failed: bool) -> None:
+    assert is_failed_status(status) is failed
+
+
+# -- correction_plan ----------------------------------------------------------
+
+
+def _drift(name: str, kind: DriftKind, *fields: str) -> Drift:
+    return Drift(name, kind, model_id="m-1", fields=fields)
+
+
+def _plan(*models: DesiredModel, entries: tuple[Any, ...] = (ENTRY,), prune: bool = False) -> Any:
+    return make_plan(list(models), state(*entries), prune=prune)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fields", "expected_fields"),
+    [
+        (DriftKind.MISSING, ("(missing)",), ("(missing)",)),
+        (DriftKind.FAILED, ("(failed)",), ("(failed)",)),
+        (DriftKind.CHANGED, ("gpuCount", "gpuType"), ("gpuCount", "gpuType")),
+    ],
+)
+def test_correction_plan_replaces_drifted_noops(
+    kind: DriftKind, fields: tuple[str, ...], expected_fields: tuple[str, ...]
+) -> None:
+    plan = correction_plan(_plan(LLAMA), [_drift("llama", kind, *fields)], [LLAMA])
+    (change,) = plan.changes
+    assert change.action is Action.REPLACE
+    assert change.field_names == expected_fields
+    assert change.drift == kind.value
+    assert change.recorded == ENTRY  # REPLACE deletes the recorded model first
+    assert change.model_id == "m-1"
+
+
+def test_correction_plan_without_drift_is_the_plan() -> None:
+    plan = _plan(LLAMA)
+    assert correction_plan(plan, [], [LLAMA]) == plan
+
+
+def test_self_heal_off_is_marked_but_not_replaced() -> None:
+    model = replace(LLAMA, policy=ReconcilePolicy(self_heal=False))
+    plan = correction_plan(_plan(model), [_drift("llama", DriftKind.MISSING, "(missing)")], [model])
+    (change,) = plan.changes
+    assert (change.action, change.drift, plan.has_api_calls) == (Action.NOOP, "missing", False)
+
+
+def test_unmanaged_never_enters_the_plan() -> None:
+    stranger = Drift("stranger", DriftKind.UNMANAGED, live_model_id="m-9")
+    plan = correction_plan(_plan(LLAMA), [stranger], [LLAMA])
+    assert [c.name for c in plan.changes] == ["llama"]
+    assert not plan.has_api_calls
+
+
+def test_state_only_entry_is_not_redeployed_and_not_deleted_without_prune() -> None:
+    plan = correction_plan(_plan(), [_drift("llama", DriftKind.MISSING, "(missing)")], [])
+    (change,) = plan.changes
+    assert (change.action, change.skipped) == (Action.DELETE, True)
+    assert not plan.has_api_calls
+
+
+def test_git_side_replace_is_kept_as_planned() -> None:
+    bigger = desired("llama", gpuCount=2)
+    plan = correction_plan(
+        _plan(bigger), [_drift("llama", DriftKind.MISSING, "(missing)")], [bigger]
+    )
+    (change,) = plan.changes
+    assert change.action is Action.REPLACE
+    assert change.field_names == ("gpuCount",)
+    assert change.drift == "missing"
+
+
+# -- judge_corrections --------------------------------------------------------
+
+
+def _result(result: str, reason: str | None = None) -> ApplyResult:
+    return ApplyResult((EntryOutcome("llama", Action.REPLACE, result, "m-2", reason=reason),))
+
+
+@pytest.mark.parametrize(
+    ("model", "kind", "result", "detect_only", "expected"),
+    [
+        (LLAMA, DriftKind.MISSING, _result("replaced"), False, (True, None)),
+        (LLAMA, DriftKind.MISSING, _result("adopted"), False, (True, None)),
+        (LLAMA, DriftKind.MISSING, _result("failed", "boom"), False, (False, "boom")),
+        (LLAMA, DriftKind.MISSING, None, True, (False, REASON_DETECT_ONLY)),
+        (
+            replace(LLAMA, policy=ReconcilePolicy(self_heal=False)),
+            DriftKind.CHANGED,
+            None,
+            False,
+            (False, REASON_SELF_HEAL_OFF),
+        ),
+        (None, DriftKind.MISSING, None, False, (False, REASON_NOT_IN_MANIFESTS)),
+        (LLAMA, DriftKind.UNMANAGED, _result("replaced"), False, (False, REASON_UNMANAGED)),
+    ],
+)
+def test_judge_corrections(
+    model: DesiredModel | None,
+    kind: DriftKind,
+    result: ApplyResult | None,
+    detect_only: bool,
+    expected: tuple[bool, str | None],
+) -> None:
+    models = [model] if model is not None else []
+    item = _drift("llama", kind, "(missing)")
+    plan = correction_plan(_plan(*models), [item], models)
+    (judged,) = judge_corrections([item], plan, result, desired=models, detect_only=detect_only)
+    assert (judged.corrected, judged.reason) == expected
