@@ -1,7 +1,8 @@
 """The demo (`make demo`): the real CLI against a local sandbox, start to finish.
 
 Starts the sandbox, validates, plans and applies examples/manifests, shows the
-recorded state, plans again to show nothing is left to do, then stops the sandbox.
+recorded state, plans again to show nothing is left to do, checks the live API for
+drift, then stops the sandbox.
 The state file goes to a temporary folder so the repository stays clean.
 """
 
@@ -62,6 +63,7 @@ def main() -> int:
             run(["apply", manifests, "--state", state, "--wait-timeout", "60"], env)
             run(["state", "list", "--state", state], env)
             run(["plan", manifests, "--state", state, "--detailed-exitcode"], env, expect=(0,))
+            run(["reconcile", manifests, "--state", state, "--once", "--detect-only"], env)
         print("\ndemo: done — 4 deployments created, recorded, and nothing left to do.")
         return 0
     finally:
