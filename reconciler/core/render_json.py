@@ -25,7 +25,7 @@ def _change_to_json(change: Change) -> dict[str, Any]:
         out["modelId"] = change.model_id
     if change.fields:
         out["fields"] = list(change.field_names)
-        out["fieldChanges"] = [_field_to_json(field) for field in change.fields]
+        out["fieldChanges"] = [field_to_json(field) for field in change.fields]
     if change.skipped:
         out["skipped"] = True
         out["reason"] = change.reason
@@ -36,7 +36,7 @@ def _change_to_json(change: Change) -> dict[str, Any]:
     return out
 
 
-def _field_to_json(change: FieldChange) -> dict[str, Any]:
+def field_to_json(change: FieldChange) -> dict[str, Any]:
     out: dict[str, Any] = {"field": change.field}
     if change.secret:
         out["secret"] = True

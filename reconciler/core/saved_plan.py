@@ -24,6 +24,7 @@ from reconciler.core.model import (
     State,
 )
 from reconciler.core.record import entry_from_json, entry_to_json
+from reconciler.core.render_json import field_to_json
 from reconciler.core.spec import spec_digest
 
 KIND = "tensormesh-reconciler/plan"
@@ -158,7 +159,7 @@ def _change_to_json(change: Change) -> dict[str, Any]:
     if change.model_id is not None:
         out["modelId"] = change.model_id
     if change.fields:
-        out["fieldChanges"] = [_field_to_json(field) for field in change.fields]
+        out["fieldChanges"] = [field_to_json(field) for field in change.fields]
     if change.skipped:
         out["skipped"] = True
         out["reason"] = change.reason
@@ -186,18 +187,6 @@ def _change_from_json(raw: Mapping[str, Any]) -> Change:
         resume=bool(raw.get("resume", False)),
         drift=raw.get("drift"),
     )
-
-
-def _field_to_json(change: FieldChange) -> dict[str, Any]:
-    out: dict[str, Any] = {"field": change.field}
-    if change.secret:
-        out["secret"] = True
-    else:
-        out["before"] = change.before
-        out["after"] = change.after
-    if change.detail:
-        out["detail"] = list(change.detail)
-    return out
 
 
 def _field_from_json(raw: Mapping[str, Any]) -> FieldChange:
