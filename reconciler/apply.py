@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -37,10 +37,11 @@ from reconciler.core.model import (
     Plan,
     RecordedEntry,
     RecordedSecret,
+    State,
 )
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 from reconciler.core.ports import ModelsApi
-from reconciler.core.spec import fingerprint_secret, live_differences
+from reconciler.core.spec import fingerprint_secret, live_differences, spec_digest
 
 # Errors after which a create may or may not have happened: only a lookup tells.
 UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiConflictError)
@@ -55,6 +56,7 @@ class Recorder(Protocol):
     def record_entry(self, entry: RecordedEntry) -> None: ...
     def record_status(self, name: str, status: str) -> None: ...
     def forget(self, name: str) -> None: ...
+    def close_intent(self, name: str) -> None: ...
 
 
 Progress = Callable[[str, str], None]
@@ -133,6 +135,44 @@ def apply_plan(
     return ApplyResult(ordered, interrupted=context.stop.is_set())
 
 
+def orphan_intents(state: State, wanted: Collection[str]) -> list[str]:
+    """Names with an open intent whose manifest is gone: no planned deploy will resume them."""
+    return sorted(name for name in state.intents if name not in wanted)
+
+
+def settle_orphan_intents(
+    state: State, wanted: Collection[str], api: ModelsApi, recorder: Recorder, users: UserIds
+) -> None:
+    """Settle interrupted deploys whose manifest was removed since, by a lookup by name:
+    the model found is recorded (never a lost ID; the plan then deletes it under --prune,
+    or keeps it), and when there is none the name is forgotten (its intent closed)."""
+    for name in orphan_intents(state, wanted):
+        entry = state.entries.get(name)
+        user = (entry.user_id if entry else None) or users.default()
+        live = api.find_model_by_name(user, name)
+        if live is None:
+            if entry is None:
+                recorder.close_intent(name)
+            else:
+                recorder.forget(name)  # its replace deleted it and deployed nothing
+            continue
+        if entry is not None and entry.model_id == live.model_id:
+            recorder.record_entry(entry)  # interrupted before it changed anything
+            continue
+        recorder.record_entry(
+            RecordedEntry(
+                name=name,
+                model_id=live.model_id,
+                spec=live.spec,
+                spec_digest=spec_digest(live.spec),
+                deployment_id=live.deployment_id,
+                status=live.status,
+                user_id=live.user_id or user,
+                secrets={},
+            )
+        )
+
+
 def quiet_result(plan: Plan) -> ApplyResult:
     """The result of a plan that needs no API call."""
     return ApplyResult(tuple(quiet_outcome(change) for change in plan.changes))
@@ -206,15 +246,21 @@ def _deploy_entry(change: Change, context: ApplyContext) -> EntryOutcome:
     desired = change.desired
     assert desired is not None
     user = context.users.for_model(desired)
+    # The model to delete before deploying: the recorded one, unless resuming finds another.
+    old: tuple[str, str] | None = None
+    if change.action is Action.REPLACE and change.recorded is not None:
+        old = (change.recorded.model_id, change.recorded.user_id or user)
     if change.resume:
-        adopted = _resume(change, desired, user, context)
-        if adopted is not None:
-            return adopted
+        resumed = _resume(change, desired, user, context)
+        if isinstance(resumed, EntryOutcome):
+            return resumed
+        if resumed is not None:
+            old = (resumed.model_id, resumed.user_id or user)
     attempt = context.attempts.get(change.name, 0) + 1
     context.recorder.record_intent(Intent(change.name, change.name, attempt, change.action.value))
-    if change.action is Action.REPLACE and change.recorded is not None:
-        context.progress(change.name, f"deleting old model {change.recorded.model_id}")
-        context.api.delete_model(change.recorded.user_id or user, change.recorded.model_id)
+    if old is not None:
+        context.progress(change.name, f"deleting old model {old[0]}")
+        context.api.delete_model(old[1], old[0])
     live = _deploy_once(desired, user, context)
     _record(desired, live, user, context)
     result = "created" if change.action is Action.CREATE else "replaced"
@@ -225,12 +271,29 @@ def _deploy_entry(change: Change, context: ApplyContext) -> EntryOutcome:
 
 def _resume(
     change: Change, desired: DesiredModel, user: str, context: ApplyContext
-) -> EntryOutcome | None:
-    """An earlier run was interrupted here: adopt what it may have created."""
+) -> EntryOutcome | LiveModel | None:
+    """An earlier run was interrupted here (its intent is open): find what it left.
+
+    Returns an outcome when nothing more is needed, a model the interrupted run created
+    from an earlier manifest (to be replaced), or None to deploy as planned.
+    """
     live = context.api.find_model_by_name(user, desired.name)
-    if live is None or (change.recorded is not None and live.model_id == change.recorded.model_id):
+    recorded = change.recorded
+    if live is not None and recorded is not None and live.model_id == recorded.model_id:
+        if change.fields:
+            return None  # interrupted before its delete: replace as planned
+        # The manifest went back to what is recorded: nothing to do but close the intent.
+        context.recorder.record_entry(recorded)
+        return EntryOutcome(
+            change.name, Action.NOOP, "unchanged", recorded.model_id, recorded.status
+        )
+    if live is None:
         return None
-    _check_matches(desired, live)
+    if live_differences(desired.spec, live.spec):
+        # The open intent says an interrupted run of ours deployed this name, from a
+        # manifest that has changed since: it is ours, so replace it (never a second model).
+        context.progress(change.name, f"found {live.model_id} from an interrupted apply")
+        return live
     _record(desired, live, user, context)
     return EntryOutcome(
         change.name,

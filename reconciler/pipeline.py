@@ -18,7 +18,9 @@ from reconciler.apply import (
     Progress,
     UserIds,
     apply_plan,
+    orphan_intents,
     quiet_result,
+    settle_orphan_intents,
 )
 from reconciler.core import plan as planning
 from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
@@ -61,6 +63,9 @@ class StoreRecorder:
     def forget(self, name: str) -> None:
         self._store.record(JournalRecord("forget", name))
 
+    def close_intent(self, name: str) -> None:
+        self._store.record(JournalRecord("close", name))
+
 
 def plan_against(
     desired: Sequence[DesiredModel],
@@ -102,6 +107,8 @@ def run_apply(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        if orphan_intents(state, {model.name for model in desired}):
+            state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_api_calls:
@@ -113,6 +120,25 @@ def run_apply(
             ),
             store.commit(),
         )
+
+
+def _settle(
+    store: state_store.StateStore,
+    desired: Sequence[DesiredModel],
+    connect: ApiFactory,
+    env: Mapping[str, str],
+) -> State:
+    """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
+    api = connect()
+    try:
+        users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
+        wanted = {model.name for model in desired}
+        settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
+    finally:
+        close = getattr(api, "close", None)
+        if callable(close):
+            close()
+    return store.state
 
 
 def execute(

@@ -1,0 +1,153 @@
+"""Randomized fault campaign: real applies (subprocesses), some killed with SIGKILL at a
+random moment, against one real sandbox with random fault knobs; then a clean apply.
+
+Per seed the end must hold: live == manifests, one live model per name, committed creates
+per name == 1 + replaces, state IDs == live IDs, a valid state with no open intent.
+`CAMPAIGN_SEEDS` sets the number of seeds (`make campaign` runs 200).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.adapters import journal, state_file
+from tests.support.cli import run_cli, write_manifest
+from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
+
+pytestmark = pytest.mark.e2e
+
+SEEDS = int(os.environ.get("CAMPAIGN_SEEDS", "24"))
+KNOBS = ("errorRate", "loseCreateRate", "failRate", "rateLimitEvery", "latencyMs")
+FAULTS_OFF = {knob: 0 for knob in KNOBS}
+
+
+def _apply_args(manifests: Path, state: Path, rng: random.Random) -> list[str]:
+    args = ["apply", str(manifests), "--state", str(state)]
+    args += ["--concurrency", str(rng.choice([1, 3, 8])), "--lock-timeout", "30"]
+    return [*args, "--no-wait"] if rng.random() < 0.7 else [*args, "--wait-timeout", "5"]
+
+
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "reconciler", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **env},
+    )
+
+
+def _random_knobs(rng: random.Random) -> dict[str, float]:
+    return {
+        "loseCreateRate": rng.choice([0, 0.3, 0.7]),
+        "errorRate": rng.choice([0, 0.05, 0.2]),
+        "rateLimitEvery": rng.choice([0, 3, 7]),
+        "latencyMs": rng.choice([0, 30, 120]),
+        "failRate": rng.choice([0, 0.2]),
+    }
+
+
+def _live(sandbox: SandboxProcess, prefix: str) -> Counter[str]:
+    return Counter(
+        m["modelName"]
+        for m in sandbox.list_models()
+        if m["status"] != "MODEL_STATUS_DELETED" and m["modelName"].startswith(prefix)
+    )
+
+
+def _live_ids(sandbox: SandboxProcess, prefix: str) -> dict[str, str]:
+    return {
+        m["modelName"]: m["modelId"]
+        for m in sandbox.list_models()
+        if m["status"] != "MODEL_STATUS_DELETED" and m["modelName"].startswith(prefix)
+    }
+
+
+def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str]) -> None:
+    rng = random.Random(seed)
+    prefix = f"c{seed}-"
+    names = [f"{prefix}m{i}" for i in range(rng.randint(5, 15))]
+    manifests, state = root / f"seed-{seed}" / "m", root / f"seed-{seed}" / "state.json"
+    for name in names:
+        write_manifest(manifests, name)
+    # A small retry budget keeps faulted runs short; the final run uses the default.
+    env = {**sandbox.env, "TENSORMESH_RETRY_BUDGET": "3"}
+    edited: set[str] = set()
+    replaced: set[str] = set()
+    for _ in range(rng.randint(1, 3)):
+        if rng.random() < 0.35:
+            name = rng.choice(names)
+            if name not in edited:
+                write_manifest(manifests, name, gpuCount=2)
+                edited.add(name)
+                # A replace only if a model of the old spec was already committed.
+                if sandbox.stats()["creates"].get(name, 0):
+                    replaced.add(name)
+        sandbox.set_faults(**_random_knobs(rng))
+        proc = _start(_apply_args(manifests, state, rng), env)
+        if rng.random() < 0.5:
+            time.sleep(rng.uniform(0.05, 1.5))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                totals["kills"] += 1
+        _, stderr = proc.communicate(timeout=180)
+        assert "Traceback" not in stderr, stderr
+        totals["faulted applies"] += 1
+    sandbox.set_faults(**FAULTS_OFF)
+    final = run_cli(["apply", str(manifests), "--state", str(state), "--no-wait"], env=sandbox.env)
+    assert final.returncode == 0, (seed, final.stdout, final.stderr)
+
+    live = _live(sandbox, prefix)
+    creates = {n: c for n, c in sandbox.stats()["creates"].items() if n.startswith(prefix)}
+    recorded = state_file.load_state(state)  # schema-checked, journal replayed
+    duplicates = sum(count - 1 for count in live.values() if count > 1)
+    duplicates += sum(max(0, creates.get(name, 0) - (1 + (name in replaced))) for name in names)
+    ids = {name: entry.model_id for name, entry in recorded.entries.items()}
+    lost = len(set(_live_ids(sandbox, prefix).items()) - set(ids.items()))
+    totals["seeds"] += 1
+    totals["entries"] += len(names)
+    totals["replaces"] += len(replaced)
+    totals["duplicates"] += duplicates
+    totals["lost ids"] += lost
+    assert duplicates == 0 and lost == 0, (seed, dict(live), creates, ids)
+    assert set(live) == set(names) and all(count == 1 for count in live.values()), seed
+    assert creates == {name: 1 + (name in replaced) for name in names}, (seed, creates, replaced)
+    assert ids == _live_ids(sandbox, prefix), seed
+    assert not recorded.intents and not journal.journal_path(state).exists(), seed
+    document = json.loads(state.read_text())
+    for name in edited:
+        assert document["entries"][name]["spec"]["gpuCount"] == 2
+
+
+def test_fault_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    totals: Counter[str] = Counter()
+    with start_sandbox("--seed", "7", ready_after=0.2) as sandbox:
+        before: dict[str, Any] = sandbox.stats()["faults"]
+        for seed in range(SEEDS):
+            run_seed(seed, sandbox, tmp_path, totals)
+        faults = {
+            kind: count - before.get(kind, 0) for kind, count in sandbox.stats()["faults"].items()
+        }
+    summary = (
+        f"fault campaign: {totals['seeds']} seeds, {totals['entries']} entries, "
+        f"{totals['faulted applies']} faulted applies, {totals['kills']} SIGKILLs, "
+        f"{totals['replaces']} replaces, faults injected {faults}, "
+        f"duplicates {totals['duplicates']}, lost IDs {totals['lost ids']}"
+    )
+    (tmp_path / "campaign-summary.txt").write_text(summary + "\n")
+    with capsys.disabled():
+        print(f"\n{summary}")
+    assert totals["duplicates"] == 0 and totals["lost ids"] == 0
+    assert totals["kills"] > 0 and all(count > 0 for count in faults.values()), summary
