@@ -7,16 +7,12 @@ flight finish and be recorded, release the lock and exit 1 with a summary.
 from __future__ import annotations
 
 import os
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.commands import output
+from reconciler.commands import output, signals
 from reconciler.commands.plan import run_plan
 from reconciler.commands.plan_flags import plan_options
 
@@ -90,7 +86,9 @@ def run_apply(
     stop = threading.Event()
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
-    with _stop_on_signals(stop):
+    with signals.stop_on_signals(
+        stop, doing="starting no new calls, finishing and recording the ones in flight"
+    ):
         if plan_path:
             run = pipeline.run_saved_plan(
                 plan_path,
@@ -151,25 +149,3 @@ def _check_sources(paths: tuple[str, ...], plan_path: str | None, *, prune: bool
         )
     if prune:
         raise click.UsageError("--prune was decided when the plan was made; give it to `plan`")
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """First SIGINT/SIGTERM: start no new call, finish and record the ones in flight."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del frame
-        if not stop.is_set():
-            click.echo(
-                f"\nreceived {signal.Signals(signum).name}: starting no new calls, "
-                "finishing and recording the ones in flight",
-                err=True,
-            )
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -5,14 +5,11 @@ every `--interval` seconds unless `--once`. Parses flags and wires; decides noth
 from __future__ import annotations
 
 import os
-import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from types import FrameType
 
 import click
 
+from reconciler.commands import signals
 from reconciler.commands.plan_flags import DEFAULT_STATE_FILE, default_state_file
 
 
@@ -140,7 +137,7 @@ def run_reconcile(
         text = pass_to_json_line(report) if output_format == "json" else render_pass(report)
         click.echo(text, nl=False)  # click.echo flushes: each pass shows up at once
 
-    with _stop_on_signals(stop):
+    with signals.stop_on_signals(stop, doing="finishing the current pass safely"):
         last = reconcile.run_passes(
             run_one, once=once, interval=interval, stop=stop, emit=emit, metrics_path=metrics_file
         )
@@ -148,24 +145,3 @@ def run_reconcile(
         # Loop mode ends only on SIGTERM/SIGINT: a requested stop is a clean exit.
         return 0
     return last.exit_code(detailed_exitcode=detailed_exitcode)
-
-
-@contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGTERM/SIGINT: start no new call, let in-flight ones be recorded, then exit."""
-
-    def handle(signum: int, frame: FrameType | None) -> None:
-        del frame
-        if not stop.is_set():
-            click.echo(
-                f"received {signal.Signals(signum).name}: finishing the current pass safely",
-                err=True,
-            )
-        stop.set()
-
-    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
