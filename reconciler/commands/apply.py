@@ -14,7 +14,7 @@ import click
 
 from reconciler.commands import output, signals
 from reconciler.commands.plan import run_plan
-from reconciler.commands.plan_flags import plan_options
+from reconciler.commands.plan_flags import plan_options, refresh_option
 
 if TYPE_CHECKING:
     from reconciler.writeback import WritebackOptions, WritebackResult
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 @click.command("apply")
 @plan_options
+@refresh_option
 @click.option("--dry-run", is_flag=True, help="Exactly `plan`: same output, same exit codes.")
 @click.option(
     "--plan",
@@ -51,10 +52,15 @@ def command(**options: object) -> int:
         skip_ci=not options.pop("no_skip_ci"),
     )
     options.pop("push")
+    refresh = bool(options.pop("refresh"))
     if options.pop("dry_run"):
         if plan_path:
             raise click.UsageError("--dry-run with --plan: print a saved plan with `show PLANFILE`")
-        return run_plan(**options)  # type: ignore[arg-type]
+        return run_plan(**options, refresh=refresh)  # type: ignore[arg-type]
+    if refresh:
+        raise click.UsageError(
+            "--refresh goes with --dry-run; to correct live drift, run `reconcile`"
+        )
     return run_apply(**options, plan_path=plan_path, writeback=writeback)  # type: ignore[arg-type]
 
 

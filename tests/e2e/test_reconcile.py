@@ -133,6 +133,10 @@ def test_self_heal_off_is_reported_not_corrected_and_plan_refresh_shows_drift(
     assert (changes["gamma"]["action"], changes["gamma"]["drift"]) == ("noop", "missing")
     text = run_cli(["plan", *args, "--refresh"], env=env)
     assert "(drift: missing)" in text.stdout
+    dry_run = run_cli(["apply", *args, "--dry-run", "--refresh"], env=env)
+    assert (dry_run.returncode, dry_run.stdout) == (text.returncode, text.stdout)
+    refused = run_cli(["apply", *args, "--refresh"], env=env)
+    assert refused.returncode == 1 and "reconcile" in refused.stderr
 
     code, report = reconcile(args, env)
     assert code == 0
