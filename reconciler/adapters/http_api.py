@@ -40,6 +40,7 @@ from reconciler.core.model import DeployRequest, LiveModel
 
 TOKEN_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
+RETRY_BUDGET_ENV = "TENSORMESH_RETRY_BUDGET"
 DEFAULT_BASE_URL = "https://api.tensormesh.ai"
 
 _log = logging.getLogger(__name__)
@@ -273,6 +274,7 @@ def connect(
         )
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
+    policy = _retry_policy(env.get(RETRY_BUDGET_ENV, "").strip())
     client = httpx.Client(
         base_url=url,
         timeout=httpx.Timeout(timeout),
@@ -283,7 +285,23 @@ def connect(
             "User-Agent": f"tensormesh-reconciler/{__version__}",
         },
     )
-    return HttpModelsApi(client, token=token)
+    return HttpModelsApi(client, token=token, policy=policy)
+
+
+def _retry_policy(budget: str) -> RetryPolicy:
+    """The default policy, with the retry budget from TENSORMESH_RETRY_BUDGET if set."""
+    if not budget:
+        return RetryPolicy()
+    try:
+        seconds = float(budget)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds < float("inf"):
+        raise UsageError(
+            f"{RETRY_BUDGET_ENV}={budget!r} is not a number of seconds >= 0; unset it for the "
+            "default 30 s"
+        )
+    return RetryPolicy(budget=seconds)
 
 
 # -- error translation --------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 
 from reconciler.adapters import schema_paths
@@ -26,17 +27,23 @@ def journal_path(state_path: str | Path) -> Path:
 
 
 class Journal:
-    """Appends records to one journal file. Not thread-safe on its own: the state store
-    serialises calls."""
+    """Appends records to one journal file. `write` is not thread-safe on its own (the state
+    store serialises it); `sync` is, so that concurrent writers share one fsync."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self.bytes_written = 0
         self.records_written = 0
         self._fd: int | None = None
+        self._synced = 0  # records_written as of the last successful fsync
+        self._sync_lock = threading.Lock()
 
     def append(self, record: JournalRecord) -> None:
         """Write one line and fsync it: when this returns, the record survives a crash."""
+        self.sync(self.write(record))
+
+    def write(self, record: JournalRecord) -> int:
+        """Write one line, not yet durable; returns the ticket to pass to `sync`."""
         line = (canonical_json(record.to_json()) + "\n").encode()
         try:
             fd = self._open()
@@ -44,19 +51,36 @@ class Journal:
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
-            os.fsync(fd)
         except OSError as exc:
-            raise StateError(
-                f"cannot append to state journal {self.path}: {exc.strerror or exc}; the last "
-                "change may not be recorded, check the disk and run the command again"
-            ) from exc
+            raise self._failure(exc) from exc
         self.bytes_written += len(line)
         self.records_written += 1
+        return self.records_written
+
+    def sync(self, ticket: int) -> None:
+        """Return once the line of `ticket` is on disk. Group commit: one fsync covers every
+        line written before it, so N threads waiting here cost one fsync, not N in a row."""
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return  # another thread's fsync, started after our write, covered it
+            covered = self.records_written  # every line counted here is already written
+            try:
+                os.fsync(self._open())
+            except OSError as exc:
+                raise self._failure(exc) from exc
+            self._synced = covered
+
+    def _failure(self, exc: OSError) -> StateError:
+        return StateError(
+            f"cannot append to state journal {self.path}: {exc.strerror or exc}; the last "
+            "change may not be recorded, check the disk and run the command again"
+        )
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._sync_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
     def remove(self) -> None:
         """Delete the journal once its records are in the state file."""

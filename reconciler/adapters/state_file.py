@@ -100,7 +100,7 @@ def parse_state(data: bytes, *, source: str) -> State:
             f"state file {source} has formatVersion {version}: it was written by a newer "
             f"tensormesh-reconciler (this one reads version {record.FORMAT_VERSION}); upgrade"
         )
-    problem = schema_paths.describe_violation(schema_paths.validator_for(SCHEMA), obj)
+    problem = schema_paths.check_document(SCHEMA, obj)
     if problem is not None:
         raise StateError(f"state file {source} is invalid at {problem}; {hint}")
     for table in ("entries", "intents"):

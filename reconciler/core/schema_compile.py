@@ -62,7 +62,15 @@ def compile_check(schema: Mapping[str, Any]) -> Check | None:
 
 
 _OBJECT_KEYWORDS = frozenset(
-    {"type", "properties", "additionalProperties", "required", "minProperties", "maxProperties"}
+    {
+        "type",
+        "properties",
+        "additionalProperties",
+        "propertyNames",
+        "required",
+        "minProperties",
+        "maxProperties",
+    }
 )
 _STRING_KEYWORDS = frozenset({"type", "enum", "const", "pattern", "minLength", "maxLength"})
 
@@ -104,6 +112,7 @@ class _Compiler:
         required = tuple(keywords.get("required", ()))
         low = keywords.get("minProperties", 0)
         high = keywords.get("maxProperties")
+        names = self.compile(keywords["propertyNames"]) if "propertyNames" in keywords else None
 
         def check(value: Any) -> bool:
             if not isinstance(value, dict):
@@ -114,6 +123,8 @@ class _Compiler:
             for key, item in value.items():
                 sub = properties.get(key, extra)
                 if sub is None or not sub(item):
+                    return False
+                if names is not None and not names(key):
                     return False
             return len(value) >= low and (high is None or len(value) <= high)
 
@@ -143,9 +154,24 @@ class _Compiler:
         return lambda value: isinstance(value, str) and value in allowed
 
     def _kw_const(self, expected: Any, schema: Mapping[str, Any]) -> Check:
+        if _is_integer(expected):
+            # jsonschema: 1 == 1.0 but never true (booleans are not numbers).
+            return lambda value: _is_number(value) and value == expected
         if not isinstance(expected, str):
             raise Unsupported("non-string const")
         return lambda value: isinstance(value, str) and value == expected
+
+    def _kw_required(self, names: list[str], schema: Mapping[str, Any]) -> Check:
+        wanted = tuple(names)
+        return lambda value: not isinstance(value, dict) or all(name in value for name in wanted)
+
+    def _kw_anyOf(self, subschemas: list[Any], schema: Mapping[str, Any]) -> Check:
+        checks = [self.compile(sub) for sub in subschemas]
+        return lambda value: any(check(value) for check in checks)
+
+    def _kw_not(self, subschema: Any, schema: Mapping[str, Any]) -> Check:
+        sub = self.compile(subschema)
+        return lambda value: not sub(value)
 
     def _kw_minimum(self, limit: float, schema: Mapping[str, Any]) -> Check:
         return lambda value: not _is_number(value) or value >= limit

@@ -51,6 +51,15 @@ class ModelStore:
         self._ready_after = ready_after
         self._deleted_linger = deleted_linger
         self._models: dict[str, StoredModel] = {m.model_id: m for m in models}
+        # Indexes that keep a create O(1) (two scans of every model made a 20,000-model
+        # benchmark measure the sandbox): (user, name) -> live model, and deleted models
+        # awaiting purge. Names and users never change; only delete_model deletes.
+        self._live_by_name = {
+            (m.user_id, m.model_name): m.model_id
+            for m in self._models.values()
+            if m.deleted_at is None
+        }
+        self._lingering = sum(1 for m in self._models.values() if m.deleted_at is not None)
         self._api_keys: dict[str, str] = {}
         self._on_change = on_change
         self.creates: Counter[str] = Counter()
@@ -83,14 +92,10 @@ class ModelStore:
 
     def find_live_by_name(self, user_id: str, model_name: str) -> StoredModel | None:
         """The model holding that name: any not yet deleted (a deleted name is free at once)."""
-        for model in self._models.values():
-            if (
-                model.user_id == user_id
-                and model.model_name == model_name
-                and model.deleted_at is None
-            ):
-                return model
-        return None
+        model = self._models.get(self._live_by_name.get((user_id, model_name), ""))
+        if model is None or model.deleted_at is not None:
+            return None
+        return model
 
     def create_model(self, user_id: str, body: DeployBody, *, fail: bool) -> StoredModel:
         self._purge()
@@ -114,6 +119,7 @@ class ModelStore:
             outcome=STATUS_FAILED if fail else STATUS_UP,
         )
         self._models[model.model_id] = model
+        self._live_by_name[(user_id, model.model_name)] = model.model_id
         self.creates[model.model_name] += 1
         self._changed()
         return model
@@ -123,6 +129,9 @@ class ModelStore:
         if model.deleted_at is not None:
             raise not_found(f"model {model_id} is already deleted")
         model = self._models[model_id] = replace(model, deleted_at=self.now())
+        if self._live_by_name.get((model.user_id, model.model_name)) == model_id:
+            del self._live_by_name[(model.user_id, model.model_name)]
+        self._lingering += 1
         self.deletes += 1
         self._changed()
         return model
@@ -171,12 +180,15 @@ class ModelStore:
 
     def _purge(self) -> None:
         # Deleted models stay listed for the linger time, then vanish.
+        if not self._lingering:
+            return
         cutoff = self.now() - self._deleted_linger
         gone = [
             m.model_id
             for m in self._models.values()
             if m.deleted_at is not None and m.deleted_at <= cutoff
         ]
+        self._lingering -= len(gone)
         for model_id in gone:
             del self._models[model_id]
             self._api_keys.pop(model_id, None)
