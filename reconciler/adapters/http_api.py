@@ -11,6 +11,7 @@ import email.utils
 import logging
 import os
 import random
+import socket
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
@@ -248,6 +249,9 @@ class HttpModelsApi:
         )
 
 
+NO_DELAY = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+
+
 def connect(
     api_url: str | None,
     *,
@@ -275,11 +279,14 @@ def connect(
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     policy = _retry_policy(env.get(RETRY_BUDGET_ENV, "").strip())
+    # One kept-alive connection per worker, so no worker waits for the pool.
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     client = httpx.Client(
         base_url=url,
         timeout=httpx.Timeout(timeout),
-        # One kept-alive connection per worker, so no worker waits for the pool.
-        limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        # httpcore writes a POST's headers and body separately: with Nagle's algorithm on,
+        # the body waits for the server's delayed ACK (~40 ms a call on Linux).
+        transport=httpx.HTTPTransport(limits=limits, socket_options=NO_DELAY),
         headers={
             "Accept": "application/json",
             "User-Agent": f"tensormesh-reconciler/{__version__}",
