@@ -12,7 +12,7 @@ import os
 import threading
 from pathlib import Path
 
-from reconciler.adapters import schema_paths
+from reconciler.adapters import atomic_file, schema_paths
 from reconciler.core.errors import StateError
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import canonical_json
@@ -100,7 +100,7 @@ class Journal:
             _cut_torn_tail(fd)
             if not existed:
                 # Make the new file's directory entry durable too, not only its bytes.
-                fsync_dir(self.path.parent)
+                atomic_file.fsync_dir(self.path.parent)
             self._fd = fd
         return self._fd
 
@@ -173,16 +173,3 @@ def _last_newline_end(fd: int) -> int:
     size = os.fstat(fd).st_size
     data = os.pread(fd, size, 0)
     return data.rfind(b"\n") + 1
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the data itself is synced
-    finally:
-        os.close(fd)

@@ -6,13 +6,11 @@ and future-version files with one PlanFileError each.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import journal, schema_paths
+from reconciler.adapters import atomic_file, schema_paths
 from reconciler.core import saved_plan
 from reconciler.core.errors import PlanFileError
 from reconciler.core.saved_plan import SavedPlan
@@ -28,25 +26,13 @@ def write_plan_file(path: str | Path, saved: SavedPlan) -> None:
     """Replace `path` atomically: a crash leaves the old file or the new one, never half."""
     path = Path(path)
     data = encode_plan(saved)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        atomic_file.replace_file(path, data)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise PlanFileError(
             f"cannot write plan file {path}: {exc.strerror or exc}; check that its folder "
             "exists and is writable"
         ) from exc
-    journal.fsync_dir(path.parent)
 
 
 def read_plan_file(path: str | Path) -> SavedPlan:

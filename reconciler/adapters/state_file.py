@@ -6,17 +6,15 @@ untouched. Takes no lock and decides nothing: the state store and core/record.py
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import secrets
-import stat
 import uuid
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import journal, schema_paths
+from reconciler.adapters import atomic_file, journal, schema_paths
 from reconciler.core import record
 from reconciler.core.errors import StateError
 from reconciler.core.model import State
@@ -116,35 +114,10 @@ def parse_state(data: bytes, *, source: str) -> State:
 def save_state(path: str | Path, state: State) -> None:
     """Replace the file atomically: a crash leaves the old or the new file, never a mix."""
     path = Path(path)
-    data = encode_state(state)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
     try:
-        mode = _existing_mode(path)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666 if mode is None else mode)
-        try:
-            if mode is not None:
-                os.fchmod(fd, mode)  # os.open's mode is masked by the umask; keep it exactly
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
+        atomic_file.replace_file(path, encode_state(state), new_mode=0o666)
     except OSError as exc:
-        _remove_quietly(tmp)
         raise StateError(_write_failure(path, exc)) from exc
-    journal.fsync_dir(path.parent)
-
-
-def _existing_mode(path: Path) -> int | None:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    if stat.S_ISDIR(info.st_mode):
-        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
-    return stat.S_IMODE(info.st_mode)
 
 
 def _write_failure(path: Path, exc: OSError) -> str:
@@ -163,9 +136,3 @@ def _write_failure(path: Path, exc: OSError) -> str:
         f"cannot write state file {path}: {cause}. The previous state file is unchanged; "
         "the journal next to it keeps what this run recorded"
     )
-
-
-def _remove_quietly(path: Path) -> None:
-    # When the folder itself is unwritable, nothing was created there either.
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
