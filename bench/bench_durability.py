@@ -3,7 +3,7 @@
 Applies N creates through `reconciler.apply.apply_plan` and the real `StateStore` (journal
 fsyncs, final state save) against an in-memory API fake, so the figures isolate durability.
 Prints journal + state bytes, bytes per entry and time per record; never asserts on time.
-Run: .venv/bin/python bench/bench_durability.py [--sizes 500 2000]
+Run: .venv/bin/python -m bench.bench_durability [--sizes 500 2000]
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the CPU with the server, and httpx clients cost about twice the server's own CPU
 request, so they would measure the clients rather than the sandbox.
 
 Prints requests/s, latency p50/p99 and the server's CPU time per request for a fixed request
-count; never asserts on wall time. Run: .venv/bin/python bench/bench_sandbox.py [--requests N]
+count; never asserts on wall time. Run: .venv/bin/python -m bench.bench_sandbox [--requests N]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Benchmark: validating N one-deployment manifest files vs. merely parsing them.
 
-Usage: .venv/bin/python bench/bench_validate.py [N]   (default 5000)
+Usage: .venv/bin/python -m bench.bench_validate [N]   (default 5000)
 Prints both timings from the same run and their ratio (target: validate <= 2x parse-only).
 """
 
@@ -14,42 +14,16 @@ from pathlib import Path
 
 import yaml
 
+from bench import workload
 from reconciler.adapters import manifest_files
-
-GPU_TYPES = ("GPU_TYPE_A100", "GPU_TYPE_H100", "GPU_TYPE_H200", "GPU_TYPE_B200")
-
-TEMPLATE = """\
-# yaml-language-server: $schema=../../schemas/modeldeployment.v1.json
-apiVersion: tensormesh.gitops/v1
-kind: ModelDeployment
-metadata:
-  name: model-{index:05d}
-  labels:
-    team: team-{team}
-spec:
-  modelPath: meta-llama/Llama-3.1-8B-Instruct
-  description: Benchmark deployment {index}
-  gpuType: {gpu}
-  gpuCount: {count}
-  infra:
-    cloudProvider: CLOUD_PROVIDER_NEBIUS
-    nebiusRegion: NEBIUS_REGION_EU_NORTH1
-  kvCacheEnabled: true
-  modelSpec:
-    maxModelLen: 8192
-  hfToken:
-    fromEnv: HF_TOKEN
-"""
 
 
 def write_files(folder: Path, count: int) -> list[str]:
+    """One deployment per file, the same manifests as the suite's workload."""
     paths = []
     for index in range(count):
         path = folder / f"model-{index:05d}.yaml"
-        text = TEMPLATE.format(
-            index=index, team=index % 7, gpu=GPU_TYPES[index % 4], count=1 + index % 8
-        )
-        path.write_text(text, encoding="utf-8")
+        path.write_text(workload.manifest_text(index), encoding="utf-8")
         paths.append(str(path))
     return paths
 
