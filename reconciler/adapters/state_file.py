@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import secrets
 import uuid
 from pathlib import Path
@@ -22,10 +21,6 @@ from reconciler.core.model import State
 DEFAULT_STATE_FILE = "tensormesh.state.json"
 STATE_FILE_ENV = "TENSORMESH_STATE_FILE"
 SCHEMA = "state.v1.json"
-
-
-def default_state_path() -> str:
-    return os.environ.get(STATE_FILE_ENV) or DEFAULT_STATE_FILE
 
 
 def fresh_state() -> State:

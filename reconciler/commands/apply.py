@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.commands import output, signals
+from reconciler.commands.options import plan_options, refresh_option
 from reconciler.commands.plan import run_plan
-from reconciler.commands.plan_flags import plan_options, refresh_option
 
 if TYPE_CHECKING:
     from reconciler.writeback import WritebackOptions, WritebackResult

@@ -5,9 +5,14 @@ Declarations only: no I/O and no defaults computed at import time beyond constan
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from reconciler.adapters.state_file import DEFAULT_STATE_FILE, STATE_FILE_ENV
+
+F = TypeVar("F", bound=Callable[..., object])
 
 # `--state FILE`, passed to the command as `state_path: str`.
 state_option = click.option(
@@ -30,3 +35,59 @@ lock_timeout_option = click.option(
     metavar="SECONDS",
     help="How long to wait for another run holding the state lock.",
 )
+
+# `--api-url URL`, passed as `api_url: str | None`.
+api_url_option = click.option(
+    "--api-url", help="Control plane URL (else $TENSORMESH_CONTROL_PLANE_BASE_URL)."
+)
+
+
+def refresh_option(func: F) -> F:
+    """`plan --refresh`: also read the live models and fold drift into the plan (no writes)."""
+    return click.option(
+        "--refresh",
+        is_flag=True,
+        help="Also compare with the live API: drifted entries show as replacements.",
+    )(func)
+
+
+def plan_options(func: F) -> F:
+    """Arguments and flags common to `plan` and `apply` (and so `apply --dry-run`)."""
+    decorators = [
+        click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH..."),
+        state_option,
+        api_url_option,
+        click.option(
+            "--output",
+            "output_format",
+            type=click.Choice(["text", "json", "markdown"]),
+            default="text",
+            show_default=True,
+            help="Human text, one JSON document, or a pull-request comment.",
+        ),
+        click.option(
+            "--detailed-exitcode",
+            is_flag=True,
+            help="Exit 2 when applying would make at least one API call.",
+        ),
+        click.option("--prune", is_flag=True, help="Delete entries removed from the manifests."),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 256),
+            default=8,
+            show_default=True,
+            help="At most N API calls in flight.",
+        ),
+        click.option("--no-wait", is_flag=True, help="Return once IDs are recorded."),
+        click.option(
+            "--wait-timeout",
+            type=click.FloatRange(0),
+            default=1800.0,
+            show_default=True,
+            help="Seconds to wait for MODEL_STATUS_UP.",
+        ),
+        lock_timeout_option,
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func

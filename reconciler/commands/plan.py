@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.commands import output
-from reconciler.commands.plan_flags import plan_options, refresh_option
+from reconciler.commands.options import plan_options, refresh_option
 
 if TYPE_CHECKING:
     from reconciler.pipeline import PlanRun

@@ -10,19 +10,13 @@ import threading
 import click
 
 from reconciler.commands import signals
-from reconciler.commands.plan_flags import DEFAULT_STATE_FILE, default_state_file
+from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
 
 
 @click.command("reconcile")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH...")
-@click.option(
-    "--state",
-    "state_path",
-    default=default_state_file,
-    show_default=f"$TENSORMESH_STATE_FILE or {DEFAULT_STATE_FILE}",
-    help="Recorded-state file.",
-)
-@click.option("--api-url", help="Control plane URL (else $TENSORMESH_CONTROL_PLANE_BASE_URL).")
+@state_option
+@api_url_option
 @click.option("--once", is_flag=True, help="Run one pass and exit with its code.")
 @click.option(
     "--interval",
@@ -75,13 +69,7 @@ from reconciler.commands.plan_flags import DEFAULT_STATE_FILE, default_state_fil
     show_default=True,
     help="Seconds to wait for MODEL_STATUS_UP with --wait.",
 )
-@click.option(
-    "--lock-timeout",
-    type=click.FloatRange(0),
-    default=60.0,
-    show_default=True,
-    help="Seconds to wait for the state lock before a pass gives up.",
-)
+@lock_timeout_option
 def command(**options: object) -> int:
     """Detect drift against the live API and correct it."""
     return run_reconcile(**options)  # type: ignore[arg-type]

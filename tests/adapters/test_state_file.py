@@ -122,13 +122,6 @@ def test_missing_file_is_a_fresh_state(tmp_path: Path) -> None:
     assert not (tmp_path / "none.json").exists()  # reading never creates the file
 
 
-def test_default_state_path_honours_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(state_file.STATE_FILE_ENV, raising=False)
-    assert state_file.default_state_path() == "tensormesh.state.json"
-    monkeypatch.setenv(state_file.STATE_FILE_ENV, "env/state.json")
-    assert state_file.default_state_path() == "env/state.json"
-
-
 def test_save_keeps_the_file_mode(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     state_file.save_state(path, sample_state())
