@@ -12,14 +12,14 @@ PLAN_FORMAT_VERSION = 1
 
 def plan_to_json(plan: Plan) -> dict[str, Any]:
     return {
-        "changes": [_change_to_json(change) for change in plan.changes],
+        "changes": [change_to_json(change) for change in plan.changes],
         "formatVersion": PLAN_FORMAT_VERSION,
         "hasChanges": plan.has_api_calls,
         "summary": plan.summary(),
     }
 
 
-def _change_to_json(change: Change) -> dict[str, Any]:
+def change_to_json(change: Change) -> dict[str, Any]:
     out: dict[str, Any] = {"name": change.name, "action": change.action.value}
     if change.model_id is not None:
         out["modelId"] = change.model_id

@@ -24,7 +24,7 @@ from reconciler.core.model import (
     State,
 )
 from reconciler.core.record import entry_from_json, entry_to_json
-from reconciler.core.render_json import field_to_json
+from reconciler.core.render_json import change_to_json
 from reconciler.core.spec import spec_digest
 
 KIND = "tensormesh-reconciler/plan"
@@ -155,18 +155,8 @@ def _describe_origin(lineage: str | None, serial: int) -> str:
 
 
 def _change_to_json(change: Change) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": change.name, "action": change.action.value}
-    if change.model_id is not None:
-        out["modelId"] = change.model_id
-    if change.fields:
-        out["fieldChanges"] = [field_to_json(field) for field in change.fields]
-    if change.skipped:
-        out["skipped"] = True
-        out["reason"] = change.reason
-    if change.resume:
-        out["resume"] = True
-    if change.drift:
-        out["drift"] = change.drift
+    """The change as `plan --output json` shows it, plus what applying it needs."""
+    out = change_to_json(change)
     if change.desired is not None:
         out["desired"] = _desired_to_json(change.desired)
     if change.recorded is not None:
