@@ -201,33 +201,16 @@ def _run_change(change: Change, context: ApplyContext) -> EntryOutcome:
             outcome = _delete(change, context)
         else:
             outcome = _deploy_entry(change, context)
-    except EntryFailedError as exc:
+    except (EntryFailedError, ApiError) as exc:
+        if isinstance(exc, CircuitOpenError):
+            context.stop.set()  # the control plane looks down: start no new entries
+        reason = exc.reason if isinstance(exc, EntryFailedError) else str(exc)
         outcome = EntryOutcome(
             change.name,
             change.action,
             "failed",
             change.model_id,
-            reason=exc.reason,
-            request_id=exc.request_id,
-        )
-    except CircuitOpenError as exc:
-        # The control plane looks down: stop starting new entries.
-        context.stop.set()
-        outcome = EntryOutcome(
-            change.name,
-            change.action,
-            "failed",
-            change.model_id,
-            reason=str(exc),
-            request_id=exc.request_id,
-        )
-    except ApiError as exc:
-        outcome = EntryOutcome(
-            change.name,
-            change.action,
-            "failed",
-            change.model_id,
-            reason=str(exc),
+            reason=reason,
             request_id=exc.request_id,
         )
     context.progress(change.name, outcome.result)
