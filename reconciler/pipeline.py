@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from reconciler.adapters import manifest_files, secrets, state_store
@@ -65,6 +66,18 @@ class StoreRecorder:
 
     def close_intent(self, name: str) -> None:
         self._store.record(JournalRecord("close", name))
+
+
+@contextmanager
+def connected(connect: ApiFactory) -> Iterator[ModelsApi]:
+    """An API client for one block, closed after it (its connection pool is released)."""
+    api = connect()
+    try:
+        yield api
+    finally:
+        close = getattr(api, "close", None)
+        if callable(close):
+            close()
 
 
 def plan_against(
@@ -129,15 +142,10 @@ def _settle(
     env: Mapping[str, str],
 ) -> State:
     """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
-    api = connect()
-    try:
+    with connected(connect) as api:
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         wanted = {model.name for model in desired}
         settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
-    finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
     return store.state
 
 
@@ -154,8 +162,7 @@ def execute(
     """Resolve secrets (all or nothing, before any call), then apply through the API."""
     needed = [c.desired for c in plan.changes if c.makes_api_call and c.desired is not None]
     secret_values = secrets.resolve_secrets(needed, env)
-    api = connect()
-    try:
+    with connected(connect) as api:
         state = store.state
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
@@ -173,10 +180,6 @@ def execute(
             progress=progress,
         )
         return apply_plan(plan, context, options)
-    finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
 
 
 def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:

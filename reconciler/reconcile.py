@@ -75,11 +75,8 @@ def refresh_against(
     env: Mapping[str, str],
 ) -> Refresh:
     """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
-    api = connect()
-    try:
+    with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-    finally:
-        _close(api)
     drift = detect_drift(desired, state, live)
     plan = pipeline.plan_against(desired, state, prune=prune, env=env)
     return Refresh(
@@ -287,9 +284,3 @@ def _log_pass(report: PassReport, duration: float) -> None:
 
 def _log_progress(name: str, message: str) -> None:
     log.info("%s: %s", name, message, extra={"fields": {"name": name}})
-
-
-def _close(api: ModelsApi) -> None:
-    close = getattr(api, "close", None)
-    if callable(close):
-        close()
