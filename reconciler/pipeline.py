@@ -109,6 +109,7 @@ def run_apply(
     connect: ApiFactory,
     stop: threading.Event,
     progress: Progress,
+    show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
 ) -> ApplyRun:
@@ -126,6 +127,7 @@ def run_apply(
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_api_calls:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        show_plan(plan)  # what is about to happen, before the first call
         return ApplyRun(
             plan_run,
             execute(
@@ -202,6 +204,7 @@ def run_saved_plan(
     connect: ApiFactory,
     stop: threading.Event,
     progress: Progress,
+    show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
 ) -> ApplyRun:
@@ -231,6 +234,7 @@ def run_saved_plan(
         plan_run = PlanRun(saved.desired, state, plan)
         if not plan.has_api_calls:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        show_plan(plan)
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )

@@ -17,6 +17,7 @@ from reconciler.commands.options import plan_options, refresh_option
 from reconciler.commands.plan import run_plan
 
 if TYPE_CHECKING:
+    from reconciler.core.model import Plan
     from reconciler.writeback import WritebackOptions, WritebackResult
 
 
@@ -92,6 +93,7 @@ def run_apply(
     stop = threading.Event()
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
+    show_plan = _show_plan if output_format == "text" else _show_nothing
     with signals.stop_on_signals(
         stop, doing="starting no new calls, finishing and recording the ones in flight"
     ):
@@ -105,6 +107,7 @@ def run_apply(
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,
                 env=os.environ,
+                show_plan=show_plan,
             )
         else:
             run = pipeline.run_apply(
@@ -117,11 +120,9 @@ def run_apply(
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,
                 env=os.environ,
+                show_plan=show_plan,
             )
     plan, result = run.plan_run.plan, run.result
-    if output_format == "text" and plan.has_api_calls:
-        output.emit_plan(plan, "text")
-        click.echo()
     output.emit_result(plan, result, output_format)
     if repo is not None and run.state_written:
         # IDs already recorded are committed even when some entries failed: they must not be lost.
@@ -130,6 +131,15 @@ def run_apply(
     if result.failed:
         return output.EXIT_ERROR
     return output.plan_exit_code(plan, detailed_exitcode=detailed_exitcode)
+
+
+def _show_plan(plan: Plan) -> None:
+    output.emit_plan(plan, "text")
+    click.echo()
+
+
+def _show_nothing(plan: Plan) -> None:
+    del plan  # --output json: stdout stays one JSON document, printed at the end
 
 
 def _report_writeback(done: WritebackResult) -> None:
