@@ -18,6 +18,7 @@ import click
 
 from reconciler import __version__
 from reconciler.core.errors import ReconcilerError
+from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 # command name -> (module under reconciler.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,10 +30,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "state": ("state", "Inspect and edit the recorded state."),
     "sandbox": ("sandbox", "Run the local Tensormesh control plane (for demos and tests)."),
 }
-
-EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_CHANGES = 2
 
 
 class LazyGroup(click.Group):

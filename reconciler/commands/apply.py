@@ -15,6 +15,7 @@ import click
 from reconciler.commands import output, signals
 from reconciler.commands.options import plan_options, refresh_option
 from reconciler.commands.plan import run_plan
+from reconciler.core.exit_codes import EXIT_ERROR
 
 if TYPE_CHECKING:
     from reconciler.core.model import Plan
@@ -129,7 +130,7 @@ def run_apply(
         done = git_writeback.write_back(repo, state_path, result, writeback)
         _report_writeback(done)
     if result.failed:
-        return output.EXIT_ERROR
+        return EXIT_ERROR
     return output.plan_exit_code(plan, detailed_exitcode=detailed_exitcode)
 
 

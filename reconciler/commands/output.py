@@ -9,10 +9,9 @@ from collections.abc import Callable
 
 import click
 
+from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult
-
-EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
 
 
 def use_color(stream: object = None) -> bool:

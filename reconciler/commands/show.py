@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from reconciler.commands import output
+from reconciler.core.exit_codes import EXIT_OK
 
 
 @click.command("show")
@@ -33,7 +34,7 @@ def command(plan_path: str, output_format: str) -> int:
             "toolVersion": saved.tool_version,
         }
         click.echo(dumps(document), nl=False)
-        return output.EXIT_OK
+        return EXIT_OK
     if output_format == "text":
         origin = "no state file" if saved.lineage is None else f"lineage {saved.lineage}"
         click.echo(
@@ -41,4 +42,4 @@ def command(plan_path: str, output_format: str) -> int:
             f"state serial {saved.serial} ({origin}), prune {'on' if saved.prune else 'off'}.\n"
         )
     output.emit_plan(saved.plan, output_format)
-    return output.EXIT_OK
+    return EXIT_OK

@@ -10,9 +10,7 @@ import json
 import click
 
 from reconciler.adapters import manifest_files
-
-EXIT_OK = 0
-EXIT_INVALID = 1
+from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 
 def _plural(count: int, word: str) -> str:
@@ -48,7 +46,7 @@ def command(paths: tuple[str, ...], output: str) -> int:
             "files": file_count,
         }
         click.echo(json.dumps(report, indent=2, sort_keys=True))
-        return EXIT_INVALID if issues else EXIT_OK
+        return EXIT_ERROR if issues else EXIT_OK
     if issues:
         for issue in issues:
             click.echo(str(issue), err=True)
@@ -57,7 +55,7 @@ def command(paths: tuple[str, ...], output: str) -> int:
             f"{_plural(len(issues), 'problem')} in {bad_files} of {_plural(file_count, 'file')}",
             err=True,
         )
-        return EXIT_INVALID
+        return EXIT_ERROR
     verb = "is" if len(desired) == 1 else "are"
     click.echo(
         f"{_plural(len(desired), 'deployment')} in {_plural(file_count, 'file')} {verb} valid"

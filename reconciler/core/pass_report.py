@@ -8,10 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconciler.core.correct import DriftOutcome
+from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
-
-EXIT_OK, EXIT_ERROR, EXIT_DRIFT = 0, 1, 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,4 +45,4 @@ class PassReport:
     def exit_code(self, *, detailed_exitcode: bool) -> int:
         if not self.ok:
             return EXIT_ERROR
-        return EXIT_DRIFT if detailed_exitcode and self.found_drift else EXIT_OK
+        return EXIT_CHANGES if detailed_exitcode and self.found_drift else EXIT_OK

@@ -29,6 +29,7 @@ from reconciler.core.errors import (
     UsageError,
 )
 from reconciler.core.model import DeployRequest
+from tests.support.clock import FakeClock
 
 TOKEN = "tok-SECRET-1b2c3d4e5f"
 API_KEY = "sk-returned-9e8d7c6b5a"
@@ -37,24 +38,6 @@ USER = "3f0c6d2e-0000-4000-8000-000000000001"
 BASE_URL = "https://cp.test"
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-class FakeClock:
-    """A thread-safe monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
 
 
 class ScriptedServer:

@@ -8,24 +8,7 @@ import pytest
 
 from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
 from reconciler.core.errors import CircuitOpenError
-
-
-class FakeClock:
-    """A thread-safe monotonic clock that only moves when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-        self._lock = threading.Lock()
-
-    def __call__(self) -> float:
-        with self._lock:
-            return self.now
-
-    def sleep(self, seconds: float) -> None:
-        with self._lock:
-            self.sleeps.append(seconds)
-            self.now += seconds
+from tests.support.clock import FakeClock
 
 
 def test_acquire_does_not_wait_without_a_pause() -> None:
