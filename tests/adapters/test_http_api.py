@@ -595,15 +595,7 @@ def test_connect_rejects_a_url_without_scheme() -> None:
         connect("api.tensormesh.ai", environ={"TENSORMESH_CONTROL_PLANE_TOKEN": TOKEN})
 
 
-def test_connect_pools_a_connection_per_worker() -> None:
-    api = connect(
-        "http://127.0.0.1:1", concurrency=16, environ={"TENSORMESH_CONTROL_PLANE_TOKEN": TOKEN}
-    )
-    pool = api._client._transport._pool  # type: ignore[attr-defined]
-    assert pool._max_connections >= 16
-    assert pool._max_keepalive_connections >= 16
-    api.close()
-    assert api._client.is_closed
+# The transport connect() builds is tested against a real server in test_http_transport.py.
 
 
 def test_a_closed_port_is_unreachable() -> None:
