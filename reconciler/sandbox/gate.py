@@ -2,6 +2,8 @@
 
 Runs before routing so that 401s, unknown routes and injected faults all carry an
 x-request-id. /_sandbox/ admin routes are authenticated but never delayed or faulted.
+Latency holds the answer back, not the work: a call is answered `latencyMs` after it
+arrived (later only when the sandbox is too busy), as a remote control plane would be.
 """
 
 from __future__ import annotations
@@ -42,16 +44,25 @@ class Gate:
         if scope["type"] != "http":
             await self._app(scope, receive, send)
             return
+        loop = asyncio.get_running_loop()
         request_id = uuid.uuid4().hex.encode()
+        delayed = not scope["path"].startswith(ADMIN_PREFIX)
+        # The latency knob is the time from a request's arrival to its answer: the work
+        # is done at once and the answer held back until then, so the sandbox's own
+        # processing time is inside the latency, not on top of it.
+        answer_at = loop.time() + (self._faults.knobs.latency_ms / 1000.0 if delayed else 0.0)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id)]
+                wait = answer_at - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
             await send(message)
 
         problem = self._admit(scope)
-        if problem is None and not scope["path"].startswith(ADMIN_PREFIX):
-            problem = await self._delay_and_fault(scope)
+        if problem is None and delayed:
+            problem = self._fault(scope)
         if problem is not None:
             await _send_problem(send_with_id, problem)
             return
@@ -72,14 +83,11 @@ class Gate:
             )
         return None
 
-    async def _delay_and_fault(self, scope: Scope) -> ApiProblem | None:
+    def _fault(self, scope: Scope) -> ApiProblem | None:
         if scope["method"] == "POST" and scope["path"] == "/v1/models":
             self._store.create_calls += 1
-        # Decide on arrival, so the sequence follows request order, not sleep jitter.
+        # Decided on arrival, so the sequence follows request order.
         fault = self._faults.on_request()
-        latency = self._faults.knobs.latency_ms
-        if latency > 0:
-            await asyncio.sleep(latency / 1000.0)
         if fault is Fault.RATE_LIMITED:
             return ApiProblem(
                 429,
