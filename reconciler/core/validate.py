@@ -7,13 +7,12 @@ Messages never repeat the value of a secret field.
 from __future__ import annotations
 
 import difflib
+import functools
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import jsonschema  # type: ignore[import-untyped, unused-ignore]
 
 from reconciler.core import schema_compile
 from reconciler.core.manifest_versions import VERSIONS, JsonPath, Problem, supported_versions
@@ -51,34 +50,50 @@ def _is_strict_integer(checker: Any, instance: Any) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
-_TYPE_CHECKER = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_strict_integer)
-_StrictValidator = jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
-    jsonschema.Draft202012Validator, type_checker=_TYPE_CHECKER
-)
+@functools.cache
+def _strict_validator_class() -> Any:
+    # Imported on first use: jsonschema takes ~60 ms to import, and a valid set of
+    # manifests never needs it (the compiled check answers; jsonschema only explains).
+    import jsonschema  # type: ignore[import-untyped, unused-ignore]
+
+    type_checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", _is_strict_integer
+    )
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+        jsonschema.Draft202012Validator, type_checker=type_checker
+    )
+
+
+def _explainer(schema: Mapping[str, Any]) -> SchemaValidator:
+    validator: SchemaValidator = _strict_validator_class()(schema)
+    return validator
 
 
 class _FastValidator:
-    """Answers is_valid with a compiled check; jsonschema explains the failures."""
+    """Answers is_valid with a compiled check; jsonschema, built on the first failure,
+    explains the failures."""
 
-    __slots__ = ("_check", "_explainer")
+    __slots__ = ("_check", "_explainer", "_schema")
 
-    def __init__(self, check: Callable[[Any], bool], explainer: Any) -> None:
+    def __init__(self, check: Callable[[Any], bool], schema: Mapping[str, Any]) -> None:
         self._check = check
-        self._explainer = explainer
+        self._schema = schema
+        self._explainer: SchemaValidator | None = None
 
     def is_valid(self, instance: Any) -> bool:
         return self._check(instance)
 
     def iter_errors(self, instance: Any) -> Iterable[Any]:
-        return self._explainer.iter_errors(instance)  # type: ignore[no-any-return]
+        if self._explainer is None:
+            self._explainer = _explainer(self._schema)
+        return self._explainer.iter_errors(instance)
 
 
 def compile_schema(schema: Mapping[str, Any]) -> SchemaValidator:
     """A reusable validator for one schema: compile once per run, not per document."""
-    explainer: SchemaValidator = _StrictValidator(schema)
     check = schema_compile.compile_check(schema)
     # jsonschema's own is_valid costs ~1 ms per manifest; the compiled check ~20x less.
-    return explainer if check is None else _FastValidator(check, explainer)
+    return _explainer(schema) if check is None else _FastValidator(check, schema)
 
 
 @dataclass(frozen=True, slots=True)
