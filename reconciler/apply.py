@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
+from reconciler import workers
+from reconciler.core import named
 from reconciler.core.errors import (
     ApiConflictError,
     ApiError,
@@ -47,16 +48,27 @@ from reconciler.core.spec import fingerprint_secret, live_differences, spec_dige
 UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiConflictError)
 # A 429 is a refusal (nothing created); it is retried only after a lookup by name.
 MAX_RATE_LIMITED_ATTEMPTS = 4
+# Intents are journaled up to this many deploys ahead of the workers, in one fsync, so that
+# a worker seldom waits for the disk before its deploy. The price: after a crash, up to this
+# many entries that were never sent also carry an open intent (one lookup by name each).
+INTENTS_AHEAD = 32
 
 
 class Recorder(Protocol):
-    """Durable record of outcomes (the state store's journal); thread-safe."""
+    """Durable record of outcomes (the state store's journal); thread-safe.
+
+    Each call is durable when it returns, except `record_entry`, which may be durable only
+    by the next call or `flush()`: it is only ever called while the entry's name has a
+    durable open intent (recorded by this run, or left by an interrupted one).
+    """
 
     def record_intent(self, intent: Intent) -> None: ...
+    def record_intents(self, intents: Sequence[Intent]) -> None: ...
     def record_entry(self, entry: RecordedEntry) -> None: ...
     def record_status(self, name: str, status: str) -> None: ...
     def forget(self, name: str) -> None: ...
     def close_intent(self, name: str) -> None: ...
+    def flush(self) -> None: ...
 
 
 Progress = Callable[[str, str], None]
@@ -78,6 +90,29 @@ class EntryFailedError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.request_id = request_id
+
+
+class ListedByName:
+    """Lookups by name for entries an interrupted run left open: one list call per user for
+    the whole run, not one per entry (a killed apply leaves up to INTENTS_AHEAD + its
+    concurrency names open, and a list of a large account is megabytes).
+
+    A list taken before this run deploys anything is as good as a fresh one for these
+    names: each is deployed only after its own lookup, and a model made in between by
+    someone else surfaces as a conflict on deploy, which is looked up afresh.
+    """
+
+    def __init__(self, api: ModelsApi) -> None:
+        self._api = api
+        self._lock = threading.Lock()
+        self._by_user: dict[str, list[LiveModel]] = {}
+
+    def find(self, user_id: str, name: str) -> LiveModel | None:
+        with self._lock:
+            models = self._by_user.get(user_id)
+            if models is None:
+                models = self._by_user[user_id] = self._api.list_models(user_id)
+        return named.model_named(models, name)
 
 
 class UserIds:
@@ -125,10 +160,18 @@ def apply_plan(
     outcomes: dict[str, EntryOutcome] = {
         change.name: quiet_outcome(change) for change in plan.changes if not change.makes_api_call
     }
-    with ThreadPoolExecutor(max_workers=max(1, options.concurrency)) as pool:
-        futures = {change.name: pool.submit(_run_change, change, context) for change in work}
-        for name, future in futures.items():
-            outcomes[name] = future.result()
+    shared = Shared(IntentsAhead(work, context, ahead=INTENTS_AHEAD), ListedByName(context.api))
+    done = workers.run_all(
+        work,
+        lambda change: _run_change(change, context, shared),
+        threads=options.concurrency,
+        name="apply",
+    )
+    outcomes.update((outcome.name, outcome) for outcome in done)
+    for name in shared.intents.journaled():
+        if outcomes[name].result == "not-started":
+            context.recorder.close_intent(name)  # journaled ahead, never sent: nothing to find
+    context.recorder.flush()  # every returned ID on disk before anything reports it
     if options.wait and not context.stop.is_set():
         outcomes = _wait_until_up(outcomes, context, options, sleep=sleep, clock=clock)
     ordered = tuple(outcomes[name] for name in sorted(outcomes))
@@ -146,10 +189,11 @@ def settle_orphan_intents(
     """Settle interrupted deploys whose manifest was removed since, by a lookup by name:
     the model found is recorded (never a lost ID; the plan then deletes it under --prune,
     or keeps it), and when there is none the name is forgotten (its intent closed)."""
+    listed = ListedByName(api)
     for name in orphan_intents(state, wanted):
         entry = state.entries.get(name)
         user = (entry.user_id if entry else None) or users.default()
-        live = api.find_model_by_name(user, name)
+        live = listed.find(user, name)
         if live is None:
             if entry is None:
                 recorder.close_intent(name)
@@ -171,6 +215,7 @@ def settle_orphan_intents(
                 secrets={},
             )
         )
+    recorder.flush()  # the plan that follows must see every model settled here
 
 
 def quiet_result(plan: Plan) -> ApplyResult:
@@ -186,7 +231,60 @@ def quiet_outcome(change: Change) -> EntryOutcome:
     return EntryOutcome(change.name, change.action, "unchanged", change.model_id)
 
 
-def _run_change(change: Change, context: ApplyContext) -> EntryOutcome:
+class IntentsAhead:
+    """Journals the intents of a plan's deploys a batch at a time, ahead of the workers.
+
+    Every deploy still has its intent on disk before it is sent: the first worker to need
+    an intent that is not durable yet journals it together with the next ones in plan
+    order (the order the workers take entries in), in one write and one fsync. Resumed
+    entries are not journaled ahead: their intent follows their lookup by name.
+    """
+
+    def __init__(self, changes: Sequence[Change], context: ApplyContext, *, ahead: int) -> None:
+        self._changes = [
+            change for change in changes if change.action is not Action.DELETE and not change.resume
+        ]
+        self._position = {change.name: i for i, change in enumerate(self._changes)}
+        self._context = context
+        self._ahead = max(1, ahead)
+        self._journaled = 0  # the intents of _changes[:_journaled] are durable
+        self._lock = threading.Lock()
+
+    def ensure(self, change: Change) -> None:
+        """Return once `change` has a durable intent."""
+        position = self._position.get(change.name)
+        if position is None:
+            self._context.recorder.record_intent(self._intent(change))
+            return
+        if position < self._journaled:
+            return
+        with self._lock:
+            if position < self._journaled:
+                return  # journaled by the worker we waited for
+            end = max(position + 1, self._journaled + self._ahead)
+            batch = self._changes[self._journaled : end]
+            self._context.recorder.record_intents([self._intent(c) for c in batch])
+            self._journaled += len(batch)
+
+    def journaled(self) -> list[str]:
+        """Names whose intent was journaled ahead."""
+        with self._lock:
+            return [change.name for change in self._changes[: self._journaled]]
+
+    def _intent(self, change: Change) -> Intent:
+        attempt = self._context.attempts.get(change.name, 0) + 1
+        return Intent(change.name, change.name, attempt, change.action.value)
+
+
+@dataclass(frozen=True, slots=True)
+class Shared:
+    """What the workers of one apply share besides the context."""
+
+    intents: IntentsAhead
+    listed: ListedByName
+
+
+def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryOutcome:
     if context.stop.is_set():
         return EntryOutcome(
             change.name,
@@ -200,7 +298,7 @@ def _run_change(change: Change, context: ApplyContext) -> EntryOutcome:
         if change.action is Action.DELETE:
             outcome = _delete(change, context)
         else:
-            outcome = _deploy_entry(change, context)
+            outcome = _deploy_entry(change, context, shared)
     except (EntryFailedError, ApiError) as exc:
         if isinstance(exc, CircuitOpenError):
             context.stop.set()  # the control plane looks down: start no new entries
@@ -225,7 +323,7 @@ def _delete(change: Change, context: ApplyContext) -> EntryOutcome:
     return EntryOutcome(change.name, change.action, "deleted", change.recorded.model_id)
 
 
-def _deploy_entry(change: Change, context: ApplyContext) -> EntryOutcome:
+def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> EntryOutcome:
     desired = change.desired
     assert desired is not None
     user = context.users.for_model(desired)
@@ -234,13 +332,12 @@ def _deploy_entry(change: Change, context: ApplyContext) -> EntryOutcome:
     if change.action is Action.REPLACE and change.recorded is not None:
         old = (change.recorded.model_id, change.recorded.user_id or user)
     if change.resume:
-        resumed = _resume(change, desired, user, context)
+        resumed = _resume(change, desired, user, context, shared.listed)
         if isinstance(resumed, EntryOutcome):
             return resumed
         if resumed is not None:
             old = (resumed.model_id, resumed.user_id or user)
-    attempt = context.attempts.get(change.name, 0) + 1
-    context.recorder.record_intent(Intent(change.name, change.name, attempt, change.action.value))
+    shared.intents.ensure(change)
     if old is not None:
         context.progress(change.name, f"deleting old model {old[0]}")
         context.api.delete_model(old[1], old[0])
@@ -253,14 +350,14 @@ def _deploy_entry(change: Change, context: ApplyContext) -> EntryOutcome:
 
 
 def _resume(
-    change: Change, desired: DesiredModel, user: str, context: ApplyContext
+    change: Change, desired: DesiredModel, user: str, context: ApplyContext, listed: ListedByName
 ) -> EntryOutcome | LiveModel | None:
     """An earlier run was interrupted here (its intent is open): find what it left.
 
     Returns an outcome when nothing more is needed, a model the interrupted run created
     from an earlier manifest (to be replaced), or None to deploy as planned.
     """
-    live = context.api.find_model_by_name(user, desired.name)
+    live = listed.find(user, desired.name)
     recorded = change.recorded
     if live is not None and recorded is not None and live.model_id == recorded.model_id:
         if change.fields:

@@ -55,8 +55,13 @@ class StoreRecorder:
     def record_intent(self, intent: Intent) -> None:
         self._store.record(JournalRecord("intent", intent.name, intent))
 
+    def record_intents(self, intents: Sequence[Intent]) -> None:
+        self._store.record_many([JournalRecord("intent", i.name, i) for i in intents])
+
     def record_entry(self, entry: RecordedEntry) -> None:
-        self._store.record(JournalRecord("entry", entry.name, entry))
+        # Not waited for: apply records an entry only while its name has a durable open
+        # intent, which makes a lost line harmless (the next run finds the model by name).
+        self._store.record(JournalRecord("entry", entry.name, entry), wait=False)
 
     def record_status(self, name: str, status: str) -> None:
         self._store.record(JournalRecord("status", name, status))
@@ -66,6 +71,9 @@ class StoreRecorder:
 
     def close_intent(self, name: str) -> None:
         self._store.record(JournalRecord("close", name))
+
+    def flush(self) -> None:
+        self._store.flush()
 
 
 @contextmanager

@@ -4,11 +4,12 @@ recorded, unclear outcomes resolved by a lookup by name."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import pytest
 
-from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan
+from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan, settle_orphan_intents
 from reconciler.core import record
 from reconciler.core.errors import (
     ApiRateLimitedError,
@@ -33,6 +34,10 @@ class MemoryRecorder:
             self.log.append(("intent", intent.name))
             self.state = record.record_intent(self.state, intent)
 
+    def record_intents(self, intents: Sequence[Intent]) -> None:
+        for intent in intents:
+            self.record_intent(intent)
+
     def record_entry(self, entry: RecordedEntry) -> None:
         with self.lock:
             self.log.append(("entry", entry.name))
@@ -46,6 +51,15 @@ class MemoryRecorder:
         with self.lock:
             self.log.append(("forget", name))
             self.state = record.forget_entry(self.state, name)
+
+    def close_intent(self, name: str) -> None:
+        with self.lock:
+            self.log.append(("close", name))
+            self.state = record.close_intent(self.state, name)
+
+    def flush(self) -> None:
+        with self.lock:
+            self.log.append(("flush", ""))
 
 
 def run(models, api, start=None, *, prune=False, secrets=None, wait=False, stop=None):
@@ -189,6 +203,10 @@ def test_circuit_open_stops_new_entries():
     )
     assert result.interrupted and result.failed
     assert {o.result for o in result.outcomes} >= {"failed", "not-started"}
+    # Intents journaled ahead for entries never sent are closed: nothing to look up.
+    not_started = {o.name for o in result.outcomes if o.result == "not-started"}
+    assert not_started and not not_started & set(recorder.state.intents)
+    assert all(("intent", name) in recorder.log for name in not_started)
 
 
 def test_stop_before_start_runs_nothing():
@@ -256,3 +274,37 @@ def test_noop_plan_makes_no_call():
     assert api.deploy_calls == [] and api.whoami_calls == 0
     assert [o.result for o in result.outcomes] == ["unchanged"] and not result.failed
     assert Action.NOOP is result.outcomes[0].action
+
+
+def test_entries_left_open_by_a_killed_run_share_one_list_call():
+    # A killed apply leaves many intents open; each needs a lookup by name before anything
+    # is sent, and one list of the user's models serves them all.
+    api = FakeApi()
+    models = [desired(f"n{i:02d}") for i in range(12)]
+    _, first = run(models[:5], api)  # five were deployed and recorded ...
+    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    start = replace(first.state, entries={}, intents=intents)  # ... but only intents survived
+    api.list_calls = 0
+    result, recorder = run(models, api, start)
+    assert api.list_calls == 1
+    assert len(api.deploy_calls) == 12  # 5 from the first run, 7 now: none twice
+    assert {o.name: o.result for o in result.outcomes} == {
+        **{m.name: "adopted" for m in models[:5]},
+        **{m.name: "created" for m in models[5:]},
+    }
+    assert set(recorder.state.entries) == {m.name for m in models} and not recorder.state.intents
+
+
+def test_orphan_intents_share_one_list_call():
+    api = FakeApi()
+    models = [desired(f"o{i}") for i in range(6)]
+    _, first = run(models[:3], api)
+    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    start = replace(first.state, entries={}, intents=intents)
+    recorder = MemoryRecorder(start)
+    api.list_calls = 0
+    settle_orphan_intents(start, set(), api, recorder, UserIds(api, USER))
+    assert api.list_calls == 1
+    assert set(recorder.state.entries) == {m.name for m in models[:3]}  # found: recorded
+    assert not recorder.state.intents  # not found: closed
+    assert ("flush", "") in recorder.log

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from reconciler.adapters import atomic_file, schema_paths
@@ -44,18 +45,27 @@ class Journal:
 
     def write(self, record: JournalRecord) -> int:
         """Write one line, not yet durable; returns the ticket to pass to `sync`."""
-        line = (canonical_json(record.to_json()) + "\n").encode()
+        return self.write_many((record,))
+
+    def write_many(self, records: Sequence[JournalRecord]) -> int:
+        """Write one line per record in one write; returns the ticket of the last."""
+        lines = "".join(canonical_json(record.to_json()) + "\n" for record in records).encode()
         try:
             fd = self._open()
-            view = memoryview(line)
+            view = memoryview(lines)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
         except OSError as exc:
             raise self._failure(exc) from exc
-        self.bytes_written += len(line)
-        self.records_written += 1
+        self.bytes_written += len(lines)
+        self.records_written += len(records)
         return self.records_written
+
+    @property
+    def synced(self) -> int:
+        """The ticket of the last line known to be on disk."""
+        return self._synced
 
     def sync(self, ticket: int) -> None:
         """Return once the line of `ticket` is on disk. Group commit: one fsync covers every

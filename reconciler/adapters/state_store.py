@@ -1,12 +1,16 @@
 """Store step: the locked, journaled state that apply and reconcile write through.
 
-Each `record()` is durable (fsynced journal line) before it returns; `commit()` folds the
-journal into the state file. Decides nothing about deployments: transitions are core/record.py.
+Each `record()` is durable (fsynced journal line) before it returns, or with `wait=False`
+soon after (the next fsync of any record, or `flush()`); a record counts in memory only once
+it is durable. `commit()` folds the journal into the state file. Decides nothing about
+deployments: transitions are core/record.py.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -15,6 +19,7 @@ from typing import TypeVar
 from reconciler.adapters import journal, state_file
 from reconciler.adapters.state_lock import StateLock
 from reconciler.core import record
+from reconciler.core.errors import StateError
 from reconciler.core.model import Intent, RecordedEntry, State
 from reconciler.core.record import JournalRecord
 
@@ -40,6 +45,8 @@ class StateStore:
         self._intents = dict(current.intents)
         self._journal = journal.Journal(journal.journal_path(path))
         self._mutex = threading.Lock()
+        # Written with wait=False, not yet known durable: (ticket, record), in ticket order.
+        self._pending: list[tuple[int, JournalRecord]] = []
 
     @classmethod
     def open(cls, path: str | Path, *, command: str, lock_timeout: float = 60.0) -> StateStore:
@@ -69,6 +76,7 @@ class StateStore:
     @property
     def state(self) -> State:
         """A snapshot (O(N) to build): read it once per pass, not once per record."""
+        self.flush()
         with self._mutex:
             return self._snapshot()
 
@@ -85,13 +93,24 @@ class StateStore:
 
     @property
     def changed(self) -> bool:
+        self.flush()
         with self._mutex:
             return not record.same_content(self._snapshot(), self._base)
 
-    def record(self, rec: JournalRecord) -> None:
-        """Make `rec` durable, then apply it; safe to call from apply's worker threads."""
+    def record(self, rec: JournalRecord, *, wait: bool = True) -> None:
+        """Make `rec` durable, then apply it; safe to call from apply's worker threads.
+
+        `wait=False` returns once the line is written, without waiting for the disk: the
+        line becomes durable with the next fsync of any record (another worker's next
+        intent, a few milliseconds later at most) or at `flush()`, and is applied in memory
+        only then. Only for records that an already durable record makes recoverable: a
+        deploy's returned ID, whose open intent makes the next run look it up by name.
+        """
         with self._mutex:
             ticket = self._journal.write(rec)
+            if not wait:
+                self._pending.append((ticket, rec))
+                return
         # Outside the mutex: records of concurrent workers share one fsync (group commit);
         # a serial fsync per record made a 32-wide apply wait on the disk, not the API.
         self._journal.sync(ticket)
@@ -100,6 +119,38 @@ class StateStore:
             # Each name is recorded by one worker at a time, so applying records in a
             # different order than they were journaled gives the same state.
             self._apply_in_place(rec)
+            self._apply_durable()
+
+    def record_many(self, records: Sequence[JournalRecord]) -> None:
+        """Make `records` durable together (one write, one fsync), then apply them."""
+        with self._mutex:
+            ticket = self._journal.write_many(records)
+        self._journal.sync(ticket)
+        with self._mutex:
+            for rec in records:
+                self._apply_in_place(rec)
+            self._apply_durable()
+
+    def flush(self) -> None:
+        """Make every record written so far durable and apply it in memory."""
+        with self._mutex:
+            if not self._pending:
+                return
+            last = self._pending[-1][0]
+        self._journal.sync(last)
+        with self._mutex:
+            self._apply_durable()
+
+    def _apply_durable(self) -> None:
+        """Apply, in journal order, the pending records that an fsync has covered since."""
+        synced = self._journal.synced
+        done = 0
+        for ticket, rec in self._pending:
+            if ticket > synced:
+                break
+            self._apply_in_place(rec)
+            done += 1
+        del self._pending[:done]
 
     def _apply_in_place(self, rec: JournalRecord) -> None:
         """The pure transition of core/record.py, run on a State holding only the names the
@@ -119,6 +170,7 @@ class StateStore:
 
     def commit(self) -> bool:
         """Save a changed state with serial + 1 and drop the journal; True when it wrote."""
+        self.flush()
         with self._mutex:
             wrote = False
             current = self._snapshot()
@@ -134,6 +186,11 @@ class StateStore:
 
     def close(self) -> None:
         """Release the lock. An uncommitted journal stays, so the next load replays it."""
+        # Lines written without waiting are in the file already; this only makes them
+        # durable. A disk that fails now must not hide the error that brought us here,
+        # and the open intents those lines settle stay durable either way.
+        with contextlib.suppress(StateError):
+            self.flush()
         with self._mutex:
             self._journal.close()
             self._lock.release()

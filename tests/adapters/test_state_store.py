@@ -108,3 +108,67 @@ def test_a_failed_save_keeps_the_journal(tmp_path: Path) -> None:
         with pytest.raises(StateError, match="cannot write state file"):
             store.commit()
     assert journal.journal_path(path).exists()
+
+
+def test_an_unwaited_record_counts_only_once_a_later_fsync_covers_it(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    with StateStore.open(path, command="apply") as store:
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(entry("a", "m-1"), wait=False)
+        # Written at once (a crash of the process keeps it: the next load replays it) ...
+        assert [r.name for r in journal.read_journal(journal.journal_path(path))] == ["a", "a"]
+        # ... but not claimed in memory until an fsync covers it.
+        assert "a" not in store._entries
+        store.record(JournalRecord("intent", "b", Intent("b", "b", 1, "create")))
+        assert store._entries["a"].model_id == "m-1"  # b's fsync covered a's line
+        assert not store._pending
+
+
+def test_flush_makes_unwaited_records_durable_and_state_and_commit_include_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "s.json"
+    with StateStore.open(path, command="apply") as store:
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(entry("a", "m-1"), wait=False)
+        assert store._journal.synced < store._journal.records_written
+        store.flush()
+        assert store._journal.synced == store._journal.records_written
+        assert store._entries["a"].model_id == "m-1" and not store._pending
+        store.record(entry("b", "m-2"), wait=False)
+        assert set(store.state.entries) == {"a", "b"}  # a snapshot is of durable records
+        store.record(entry("c", "m-3"), wait=False)
+        assert store.commit() is True
+    assert set(json.loads(path.read_text())["entries"]) == {"a", "b", "c"}
+
+
+def test_an_unwaited_record_left_at_close_is_replayed_by_the_next_run(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    with pytest.raises(RuntimeError), StateStore.open(path, command="apply") as store:
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(entry("a", "m-9"), wait=False)
+        raise RuntimeError("interrupted before commit")
+    state = read_state(path)
+    assert state.entries["a"].model_id == "m-9" and not state.intents
+
+
+def test_unwaited_records_from_many_threads_are_all_applied(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    names = [f"m{i:03d}" for i in range(200)]
+
+    def work(chunk: list[str]) -> None:
+        for name in chunk:
+            store.record(JournalRecord("intent", name, Intent(name, name, 1, "create")))
+            store.record(entry(name, f"id-{name}"), wait=False)
+
+    with StateStore.open(path, command="apply") as store:
+        threads = [threading.Thread(target=work, args=(names[i::8],)) for i in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        store.flush()
+        assert {n: e.model_id for n, e in store.state.entries.items()} == {
+            n: f"id-{n}" for n in names
+        }
+        assert not store.state.intents
