@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
 from reconciler.apply import (
     ApplyContext,
@@ -103,8 +104,9 @@ def make_plan_run(
     paths: Sequence[str], state_path: str, *, prune: bool, env: Mapping[str, str] | None = None
 ) -> PlanRun:
     """Read-only: manifests and state in, plan out. Takes no lock."""
-    desired = manifest_files.load_desired(paths)
-    state = state_store.read_state(state_path)
+    with heap.building_long_lived():
+        desired = manifest_files.load_desired(paths)
+        state = state_store.read_state(state_path)
     return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env))
 
 
@@ -124,7 +126,8 @@ def run_apply(
     """Plan under the state lock, then carry it out, recording each outcome durably."""
     env = os.environ if env is None else env
     # Bad manifests fail before the lock is taken or anything is called.
-    desired = manifest_files.load_desired(paths)
+    with heap.building_long_lived():
+        desired = manifest_files.load_desired(paths)
     with state_store.StateStore.open(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import pipeline
+from reconciler import heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import correct, metrics, record
@@ -104,10 +104,12 @@ def run_pass(
     """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
     seen: Refresh | None = None
     try:
-        desired = manifest_files.load_desired(paths)
+        with heap.building_long_lived():
+            desired = manifest_files.load_desired(paths)
+            state = state_store.read_state(state_path)
         seen = refresh_against(
             desired,
-            state_store.read_state(state_path),
+            state,
             prune=options.prune,
             connect=connect,
             env=env,
@@ -210,6 +212,7 @@ def run_passes(
         _write_metrics(metrics_path, counters)
         if once or stop.is_set():
             return report
+        heap.release_long_lived()  # this pass's objects are the collector's again
         delay = interval * jitter(1 - JITTER, 1 + JITTER)
         log.debug("next pass in %.1f s", delay, extra={"fields": {"pass": number + 1}})
         if stop.wait(delay):

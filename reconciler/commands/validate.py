@@ -9,6 +9,7 @@ import json
 
 import click
 
+from reconciler import heap
 from reconciler.adapters import manifest_files
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
@@ -28,7 +29,8 @@ def _plural(count: int, word: str) -> str:
 )
 def command(paths: tuple[str, ...], output: str) -> int:
     """Check manifests under PATH... offline and print every problem."""
-    desired, issues, file_count = manifest_files.check_manifests(paths)
+    with heap.building_long_lived():
+        desired, issues, file_count = manifest_files.check_manifests(paths)
     if output == "json":
         report = {
             "valid": not issues,

@@ -1,0 +1,34 @@
+"""Keep CPython's cycle collector off the objects a command builds to keep.
+
+A plan of 20,000 entries builds about two million objects (parsed manifests, desired
+models, the recorded state) that live until the command ends and form no reference
+cycles. While they are being built, the collector scans the growing heap again and again:
+1,041 collections, 7 of them full, 0.8 s of a 5.6 s plan. So it pauses while they are
+built, and `gc.freeze()` then puts them out of its sight; it runs as usual for everything
+allocated after (API responses, outcomes).
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+@contextmanager
+def building_long_lived() -> Iterator[None]:
+    """Inside: no cyclic collection. After: what was built is frozen, collection resumes."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def release_long_lived() -> None:
+    """Hand frozen objects back to the collector: between passes of a long-running loop,
+    so that a cycle built by one pass cannot outlive it."""
+    gc.unfreeze()
