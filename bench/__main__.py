@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--quick", action="store_true", help="N=200, one round: a smoke run")
     parser.add_argument("--rounds", type=int, default=3, help="best of R for offline steps")
     parser.add_argument(
-        "--api-rounds", type=int, default=2, help="best of R for apply (each in a fresh sandbox)"
+        "--api-rounds", type=int, default=3, help="best of R for apply (each in a fresh sandbox)"
     )
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=32)

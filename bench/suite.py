@@ -24,7 +24,7 @@ HF_TOKEN = "bench-hf-token-not-a-secret"
 @dataclass(frozen=True, slots=True)
 class Settings:
     rounds: int = 3  # best of, for offline steps
-    api_rounds: int = 2  # best of, for API-bound steps (each round takes N x 0.1 s / 32 or more)
+    api_rounds: int = 3  # best of, for API-bound steps (each round takes N x 0.1 s / 32 or more)
     latency_ms: float = 100.0
     concurrency: int = 32
 

@@ -21,9 +21,11 @@ from collections.abc import Callable, Iterable
 
 import httpx
 
-# Like httpcore: an idle connection older than this is closed rather than reused, so a
-# server's own keep-alive timeout (often 5-60 s) is unlikely to close it under us.
-KEEPALIVE_EXPIRY = 5.0
+# An idle connection older than this is closed rather than reused: shorter than the 5 s
+# keep-alive timeout of uvicorn (the sandbox) and most servers' defaults, so that a server
+# seldom closes a connection just as it is reused (a read is then retried; a deploy is
+# looked up by name, never resent).
+KEEPALIVE_EXPIRY = 4.0
 _PORTS = {"http": 80, "https": 443}
 # Raised mid-exchange by http.client or the socket: the server may have the request.
 _EXCHANGE_ERRORS = (OSError, http.client.HTTPException)
