@@ -148,7 +148,8 @@ def api_steps(work: workload.Workload, settings: Settings, scratch: Path) -> lis
         "apply N creates", n, best.wall, best.cpu, ideal, "N*lat/conc", 1.3, best.peak_mb,
         rounds, note=(
             f"{server}bare-client floor {floor:.2f} s ({floor / ideal:.2f}x); "
-            "--no-wait, per-entry journal fsync"
+            "--no-wait; journal on: each intent fsynced before its deploy, each ID line "
+            "written at once"
         ),
     )  # fmt: skip
     return [apply_result, reconcile]
