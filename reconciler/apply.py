@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from reconciler import workers
-from reconciler.core import named
+from reconciler.apply_shared import INTENTS_AHEAD, IntentsAhead, ListedByName, Shared
 from reconciler.core.errors import (
     ApiConflictError,
     ApiError,
@@ -48,10 +48,6 @@ from reconciler.core.spec import fingerprint_secret, live_differences, spec_dige
 UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiConflictError)
 # A 429 is a refusal (nothing created); it is retried only after a lookup by name.
 MAX_RATE_LIMITED_ATTEMPTS = 4
-# Intents are journaled up to this many deploys ahead of the workers, in one fsync, so that
-# a worker seldom waits for the disk before its deploy. The price: after a crash, up to this
-# many entries that were never sent also carry an open intent (one lookup by name each).
-INTENTS_AHEAD = 32
 
 
 class Recorder(Protocol):
@@ -90,29 +86,6 @@ class EntryFailedError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.request_id = request_id
-
-
-class ListedByName:
-    """Lookups by name for entries an interrupted run left open: one list call per user for
-    the whole run, not one per entry (a killed apply leaves up to INTENTS_AHEAD + its
-    concurrency names open, and a list of a large account is megabytes).
-
-    A list taken before this run deploys anything is as good as a fresh one for these
-    names: each is deployed only after its own lookup, and a model made in between by
-    someone else surfaces as a conflict on deploy, which is looked up afresh.
-    """
-
-    def __init__(self, api: ModelsApi) -> None:
-        self._api = api
-        self._lock = threading.Lock()
-        self._by_user: dict[str, list[LiveModel]] = {}
-
-    def find(self, user_id: str, name: str) -> LiveModel | None:
-        with self._lock:
-            models = self._by_user.get(user_id)
-            if models is None:
-                models = self._by_user[user_id] = self._api.list_models(user_id)
-        return named.model_named(models, name)
 
 
 class UserIds:
@@ -160,7 +133,8 @@ def apply_plan(
     outcomes: dict[str, EntryOutcome] = {
         change.name: quiet_outcome(change) for change in plan.changes if not change.makes_api_call
     }
-    shared = Shared(IntentsAhead(work, context, ahead=INTENTS_AHEAD), ListedByName(context.api))
+    intents = IntentsAhead(work, context.recorder, context.attempts, ahead=INTENTS_AHEAD)
+    shared = Shared(intents, ListedByName(context.api))
     done = workers.run_all(
         work,
         lambda change: _run_change(change, context, shared),
@@ -229,59 +203,6 @@ def quiet_outcome(change: Change) -> EntryOutcome:
             change.name, change.action, "skipped", change.model_id, None, change.reason
         )
     return EntryOutcome(change.name, change.action, "unchanged", change.model_id)
-
-
-class IntentsAhead:
-    """Journals the intents of a plan's deploys a batch at a time, ahead of the workers.
-
-    Every deploy still has its intent on disk before it is sent: the first worker to need
-    an intent that is not durable yet journals it together with the next ones in plan
-    order (the order the workers take entries in), in one write and one fsync. Resumed
-    entries are not journaled ahead: their intent follows their lookup by name.
-    """
-
-    def __init__(self, changes: Sequence[Change], context: ApplyContext, *, ahead: int) -> None:
-        self._changes = [
-            change for change in changes if change.action is not Action.DELETE and not change.resume
-        ]
-        self._position = {change.name: i for i, change in enumerate(self._changes)}
-        self._context = context
-        self._ahead = max(1, ahead)
-        self._journaled = 0  # the intents of _changes[:_journaled] are durable
-        self._lock = threading.Lock()
-
-    def ensure(self, change: Change) -> None:
-        """Return once `change` has a durable intent."""
-        position = self._position.get(change.name)
-        if position is None:
-            self._context.recorder.record_intent(self._intent(change))
-            return
-        if position < self._journaled:
-            return
-        with self._lock:
-            if position < self._journaled:
-                return  # journaled by the worker we waited for
-            end = max(position + 1, self._journaled + self._ahead)
-            batch = self._changes[self._journaled : end]
-            self._context.recorder.record_intents([self._intent(c) for c in batch])
-            self._journaled += len(batch)
-
-    def journaled(self) -> list[str]:
-        """Names whose intent was journaled ahead."""
-        with self._lock:
-            return [change.name for change in self._changes[: self._journaled]]
-
-    def _intent(self, change: Change) -> Intent:
-        attempt = self._context.attempts.get(change.name, 0) + 1
-        return Intent(change.name, change.name, attempt, change.action.value)
-
-
-@dataclass(frozen=True, slots=True)
-class Shared:
-    """What the workers of one apply share besides the context."""
-
-    intents: IntentsAhead
-    listed: ListedByName
 
 
 def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryOutcome:
