@@ -13,6 +13,13 @@ import stat
 from pathlib import Path
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """os.write until every byte is written (a write may take only part of them)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def replace_file(path: Path, data: bytes, *, new_mode: int = 0o644) -> None:
     """Write `data` to `path` in one rename; an existing file keeps its mode exactly."""
     tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -22,9 +29,7 @@ def replace_file(path: Path, data: bytes, *, new_mode: int = 0o644) -> None:
         try:
             if mode is not None:
                 os.fchmod(fd, mode)  # os.open's mode is masked by the umask; keep it exactly
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)

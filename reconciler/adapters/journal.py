@@ -51,11 +51,7 @@ class Journal:
         """Write one line per record in one write; returns the ticket of the last."""
         lines = "".join(canonical_json(record.to_json()) + "\n" for record in records).encode()
         try:
-            fd = self._open()
-            view = memoryview(lines)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            atomic_file.write_all(self._open(), lines)
         except OSError as exc:
             raise self._failure(exc) from exc
         self.bytes_written += len(lines)

@@ -45,7 +45,7 @@ class StateStore:
         self._intents = dict(current.intents)
         self._journal = journal.Journal(journal.journal_path(path))
         self._mutex = threading.Lock()
-        # Written with wait=False, not yet known durable: (ticket, record), in ticket order.
+        # Written, not yet known durable: (ticket, record), in ticket order.
         self._pending: list[tuple[int, JournalRecord]] = []
 
     @classmethod
@@ -106,30 +106,16 @@ class StateStore:
         only then. Only for records that an already durable record makes recoverable: a
         deploy's returned ID, whose open intent makes the next run look it up by name.
         """
-        with self._mutex:
-            ticket = self._journal.write(rec)
-            if not wait:
-                self._pending.append((ticket, rec))
-                return
-        # Outside the mutex: records of concurrent workers share one fsync (group commit);
-        # a serial fsync per record made a 32-wide apply wait on the disk, not the API.
-        self._journal.sync(ticket)
-        with self._mutex:
-            # Journal first: if the append fails, memory must not claim what disk lacks.
-            # Each name is recorded by one worker at a time, so applying records in a
-            # different order than they were journaled gives the same state.
-            self._apply_in_place(rec)
-            self._apply_durable()
+        self.record_many((rec,), wait=wait)
 
-    def record_many(self, records: Sequence[JournalRecord]) -> None:
-        """Make `records` durable together (one write, one fsync), then apply them."""
+    def record_many(self, records: Sequence[JournalRecord], *, wait: bool = True) -> None:
+        """`record` for several records at once: one write and (when waiting) one fsync."""
         with self._mutex:
-            ticket = self._journal.write_many(records)
-        self._journal.sync(ticket)
-        with self._mutex:
-            for rec in records:
-                self._apply_in_place(rec)
-            self._apply_durable()
+            last = self._journal.write_many(records)
+            first = last - len(records) + 1
+            self._pending.extend(zip(range(first, last + 1), records, strict=True))
+        if wait:
+            self._settle(last)
 
     def flush(self) -> None:
         """Make every record written so far durable and apply it in memory."""
@@ -137,12 +123,18 @@ class StateStore:
             if not self._pending:
                 return
             last = self._pending[-1][0]
-        self._journal.sync(last)
+        self._settle(last)
+
+    def _settle(self, ticket: int) -> None:
+        # Outside the mutex: records of concurrent workers share one fsync (group commit);
+        # a serial fsync per record made a 32-wide apply wait on the disk, not the API.
+        self._journal.sync(ticket)
         with self._mutex:
             self._apply_durable()
 
     def _apply_durable(self) -> None:
-        """Apply, in journal order, the pending records that an fsync has covered since."""
+        """Apply, in journal order, the pending records that an fsync has covered: memory
+        never claims what the disk lacks."""
         synced = self._journal.synced
         done = 0
         for ticket, rec in self._pending:

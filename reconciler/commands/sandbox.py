@@ -60,7 +60,7 @@ def _probability(ctx: click.Context, param: click.Parameter, value: float) -> fl
     default=0.0,
     show_default=True,
     type=click.FloatRange(min=0),
-    help="Delay every API request by this many milliseconds.",
+    help="Answer every API request this many milliseconds after it arrived.",
 )
 @click.option(
     "--rate-limit-every",
