@@ -4,15 +4,18 @@ Each deploy is preceded by a durable intent and followed at once by a durable
 entry, so a crash loses no ID. A deploy is sent at most once per entry and run
 (a 429 refusal excepted, and only after a lookup by name shows nothing was
 created); after an unclear outcome the model is looked up by `modelName` and
-adopted. No printing here: progress goes to a callback.
+adopted only when it carries this state's mark (core/ownership.py): a model this
+state does not own is never adopted, replaced or deleted. No printing here:
+progress goes to a callback.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from reconciler import workers
@@ -25,6 +28,7 @@ from reconciler.core.errors import (
     ApiTimeoutError,
     ApiUnreachableError,
     CircuitOpenError,
+    ReconcilerError,
 )
 from reconciler.core.model import (
     STATUS_DELETED,
@@ -41,11 +45,14 @@ from reconciler.core.model import (
     State,
 )
 from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.ownership import Mark, Ownership, foreign_message, judge
 from reconciler.core.ports import ModelsApi
 from reconciler.core.spec import fingerprint_secret, live_differences, spec_digest
 
-# Errors after which a create may or may not have happened: only a lookup tells.
-UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiConflictError)
+log = logging.getLogger("reconciler.apply")
+# Errors after which a create may or may not have happened: only a lookup tells. A 409 is
+# not one of them: it is a definite answer (our create did not happen; the name is held).
+UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError)
 # A 429 is a refusal (nothing created); it is retried only after a lookup by name.
 MAX_RATE_LIMITED_ATTEMPTS = 4
 
@@ -118,6 +125,15 @@ class ApplyContext:
     attempts: Mapping[str, int]
     stop: threading.Event
     progress: Progress
+    lineage: str  # this state's: the mark of every create, the proof of ownership
+    open_intents: Mapping[str, Intent] = field(default_factory=dict)  # left by earlier runs
+
+    def owner(self, live: LiveModel, nonce: str | None) -> Ownership:
+        return judge(live.mark, lineage=self.lineage, nonce=nonce)
+
+    def open_nonce(self, name: str) -> str | None:
+        intent = self.open_intents.get(name)
+        return None if intent is None else intent.nonce
 
 
 def apply_plan(
@@ -129,9 +145,9 @@ def apply_plan(
     clock: Callable[[], float] = time.monotonic,
 ) -> ApplyResult:
     """Carry out every change that makes an API call; independent entries in parallel."""
-    work = [change for change in plan.changes if change.makes_api_call]
+    work = [change for change in plan.changes if change.runs_in_apply]
     outcomes: dict[str, EntryOutcome] = {
-        change.name: quiet_outcome(change) for change in plan.changes if not change.makes_api_call
+        change.name: quiet_outcome(change) for change in plan.changes if not change.runs_in_apply
     }
     intents = IntentsAhead(work, context.recorder, context.attempts, ahead=INTENTS_AHEAD)
     shared = Shared(intents, ListedByName(context.api))
@@ -161,21 +177,24 @@ def settle_orphan_intents(
     state: State, wanted: Collection[str], api: ModelsApi, recorder: Recorder, users: UserIds
 ) -> None:
     """Settle interrupted deploys whose manifest was removed since, by a lookup by name:
-    the model found is recorded (never a lost ID; the plan then deletes it under --prune,
-    or keeps it), and when there is none the name is forgotten (its intent closed)."""
+    a model found with this state's mark is recorded (never a lost ID; the plan then
+    deletes it under --prune, or keeps it); when there is none, or the name is held by a
+    model this state does not own (never recorded, so never pruned), the intent is closed
+    and a recorded entry, whose model is then gone, forgotten."""
     listed = ListedByName(api)
     for name in orphan_intents(state, wanted):
         entry = state.entries.get(name)
         user = (entry.user_id if entry else None) or users.default()
         live = listed.find(user, name)
-        if live is None:
+        if live is not None and entry is not None and entry.model_id == live.model_id:
+            recorder.record_entry(entry)  # interrupted before it changed anything
+            continue
+        nonce = state.intents[name].nonce
+        if live is None or not judge(live.mark, lineage=state.lineage, nonce=nonce).ours:
             if entry is None:
                 recorder.close_intent(name)
             else:
-                recorder.forget(name)  # its replace deleted it and deployed nothing
-            continue
-        if entry is not None and entry.model_id == live.model_id:
-            recorder.record_entry(entry)  # interrupted before it changed anything
+                recorder.forget(name)  # its replace deleted it and deployed nothing of ours
             continue
         recorder.record_entry(
             RecordedEntry(
@@ -224,16 +243,27 @@ def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryO
         if isinstance(exc, CircuitOpenError):
             context.stop.set()  # the control plane looks down: start no new entries
         reason = exc.reason if isinstance(exc, EntryFailedError) else str(exc)
-        outcome = EntryOutcome(
-            change.name,
-            change.action,
-            "failed",
-            change.model_id,
-            reason=reason,
-            request_id=exc.request_id,
+        outcome = _failed(change, reason, exc.request_id)
+    except ReconcilerError as exc:
+        outcome = _failed(change, str(exc))  # e.g. the journal could not be written
+    except Exception as exc:
+        # A bug of ours must cost this entry, not the run: the others go on and the summary
+        # stays complete. Only the type is shown: the message could carry request data.
+        # An intent written before it stays open, so the next run looks the name up.
+        outcome = _failed(
+            change,
+            f"internal error: {type(exc).__name__} (a bug in tensormesh-reconciler; rerun "
+            "with TENSORMESH_DEBUG=1 for details and report it); run apply again",
         )
+        log.debug("entry %s failed on an unexpected error", change.name, exc_info=True)
     context.progress(change.name, outcome.result)
     return outcome
+
+
+def _failed(change: Change, reason: str, request_id: str | None = None) -> EntryOutcome:
+    return EntryOutcome(
+        change.name, change.action, "failed", change.model_id, reason=reason, request_id=request_id
+    )
 
 
 def _delete(change: Change, context: ApplyContext) -> EntryOutcome:
@@ -258,15 +288,25 @@ def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> Entr
             return resumed
         if resumed is not None:
             old = (resumed.model_id, resumed.user_id or user)
-    shared.intents.ensure(change)
+    intent = shared.intents.ensure(change)
     if old is not None:
         context.progress(change.name, f"deleting old model {old[0]}")
         context.api.delete_model(old[1], old[0])
-    live = _deploy_once(desired, user, context)
-    _record(desired, live, user, context)
-    result = "created" if change.action is Action.CREATE else "replaced"
+    live, owner = _deploy_once(desired, user, context, intent)
+    # Deployed by this run (its answer may have been lost: found with this attempt's nonce),
+    # or found by name holding another run's mark of this state: adopted, never "created".
+    adopted = owner is Ownership.THIS_STATE
+    _record(desired, live, user, context, assumed=adopted)
+    deployed = "replaced" if change.recorded is not None else "created"
+    result = "adopted" if adopted else deployed
     return EntryOutcome(
-        change.name, change.action, result, live.model_id, live.status, user_id=user
+        change.name,
+        change.action,
+        result,
+        live.model_id,
+        live.status,
+        reason="found by name: created by another run of this state" if adopted else None,
+        user_id=user,
     )
 
 
@@ -275,27 +315,33 @@ def _resume(
 ) -> EntryOutcome | LiveModel | None:
     """An earlier run was interrupted here (its intent is open): find what it left.
 
-    Returns an outcome when nothing more is needed, a model the interrupted run created
-    from an earlier manifest (to be replaced), or None to deploy as planned.
+    Returns an outcome when nothing more is needed, a model of ours from an earlier
+    manifest (to be replaced), or None to deploy as planned. A model holding the name
+    without this state's mark is not ours: the entry fails, nothing is touched.
     """
     live = listed.find(user, desired.name)
     recorded = change.recorded
     if live is not None and recorded is not None and live.model_id == recorded.model_id:
         if change.fields:
             return None  # interrupted before its delete: replace as planned
-        # The manifest went back to what is recorded: nothing to do but close the intent.
+        # The manifest is what is recorded: nothing to do but close the intent.
         context.recorder.record_entry(recorded)
         return EntryOutcome(
             change.name, Action.NOOP, "unchanged", recorded.model_id, recorded.status
         )
     if live is None:
         return None
+    owner = context.owner(live, context.open_nonce(change.name))
+    if not owner.ours:
+        # Names are unique: the interrupted create is not live, so its intent is settled.
+        context.recorder.close_intent(change.name)
+        raise EntryFailedError(foreign_message(desired.name, live.model_id))
     if live_differences(desired.spec, live.spec):
-        # The open intent says an interrupted run of ours deployed this name, from a
-        # manifest that has changed since: it is ours, so replace it (never a second model).
+        # Our mark: an interrupted run of this state deployed this name, from a manifest
+        # that has changed since. It is ours, so replace it (never a second model).
         context.progress(change.name, f"found {live.model_id} from an interrupted apply")
         return live
-    _record(desired, live, user, context)
+    _record(desired, live, user, context, assumed=True)
     return EntryOutcome(
         change.name,
         change.action,
@@ -307,20 +353,37 @@ def _resume(
     )
 
 
-def _deploy_once(desired: DesiredModel, user: str, context: ApplyContext) -> LiveModel:
-    request = DeployRequest(desired.name, user, desired.spec, context.secrets.get(desired.name, {}))
+def _deploy_once(
+    desired: DesiredModel, user: str, context: ApplyContext, intent: Intent
+) -> tuple[LiveModel, Ownership]:
+    """Deploy once; after a refusal or an unclear outcome, a model of ours found by name."""
+    mark = Mark(context.lineage, intent.nonce) if intent.nonce else None
+    request = DeployRequest(
+        desired.name, user, desired.spec, context.secrets.get(desired.name, {}), mark=mark
+    )
     for _ in range(MAX_RATE_LIMITED_ATTEMPTS):
         try:
-            return context.api.deploy_model(request)
+            return context.api.deploy_model(request), Ownership.THIS_ATTEMPT
         except ApiRateLimitedError as exc:
             last: ApiError = exc
-            found = _look_up(desired, user, context, exc)
+            found = _look_up(desired, user, context, intent, exc)
             if found is not None:
                 return found
             if context.stop.is_set():
                 break
+        except ApiConflictError as exc:
+            # Definite: our create did not happen, the name is held. Ours only with the mark.
+            found = _look_up(desired, user, context, intent, exc)
+            if found is not None:
+                return found
+            context.recorder.close_intent(desired.name)
+            raise EntryFailedError(
+                f"deploy refused: the name {desired.name!r} is taken ({exc}), but no model of "
+                "that name was found afterwards; nothing was recorded, run apply again",
+                exc.request_id,
+            ) from exc
         except UNCLEAR as exc:
-            found = _look_up(desired, user, context, exc)
+            found = _look_up(desired, user, context, intent, exc)
             if found is not None:
                 return found
             raise EntryFailedError(
@@ -332,26 +395,38 @@ def _deploy_once(desired: DesiredModel, user: str, context: ApplyContext) -> Liv
 
 
 def _look_up(
-    desired: DesiredModel, user: str, context: ApplyContext, cause: ApiError
-) -> LiveModel | None:
-    context.progress(desired.name, f"unclear outcome ({type(cause).__name__}); looking up by name")
+    desired: DesiredModel, user: str, context: ApplyContext, intent: Intent, cause: ApiError
+) -> tuple[LiveModel, Ownership] | None:
+    """The model holding the name, when it is ours and matches; None when the name is free.
+
+    A holder without this state's mark, or ours with another spec, fails the entry and is
+    left alone; our create then did not happen (names are unique), so the intent is closed.
+    """
+    context.progress(desired.name, f"{type(cause).__name__}; looking up by name")
     live = context.api.find_model_by_name(user, desired.name)
-    if live is not None:
-        _check_matches(desired, live)
-    return live
-
-
-def _check_matches(desired: DesiredModel, live: LiveModel) -> None:
+    if live is None:
+        return None
+    owner = context.owner(live, intent.nonce)
+    if not owner.ours:
+        context.recorder.close_intent(desired.name)
+        raise EntryFailedError(foreign_message(desired.name, live.model_id), cause.request_id)
     differences = live_differences(desired.spec, live.spec)
     if differences:
+        if owner is not Ownership.THIS_ATTEMPT:
+            context.recorder.close_intent(desired.name)
         raise EntryFailedError(
             f"a model named {desired.name!r} already exists (model {live.model_id}) with a "
             f"different {', '.join(differences)}; it was not adopted. Delete it, or adopt it with "
             f"`state import {desired.name} {live.model_id}` and apply again"
         )
+    return live, owner
 
 
-def _record(desired: DesiredModel, live: LiveModel, user: str, context: ApplyContext) -> None:
+def _record(
+    desired: DesiredModel, live: LiveModel, user: str, context: ApplyContext, *, assumed: bool
+) -> None:
+    """Record `live` as the entry; `assumed`: a model this run did not send the secrets to,
+    whose fingerprints are then of the current values (a plan of it says so)."""
     values = context.secrets.get(desired.name, {})
     secrets = {
         ref.field: RecordedSecret(
@@ -359,6 +434,7 @@ def _record(desired: DesiredModel, live: LiveModel, user: str, context: ApplyCon
             fingerprint_secret(context.salt, ref.field, values[ref.field])
             if ref.field in values
             else None,
+            assumed=assumed,
         )
         for ref in desired.secrets
     }

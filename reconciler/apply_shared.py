@@ -6,8 +6,9 @@ Both exist so that a worker seldom waits on anything but its own API call: the d
 
 from __future__ import annotations
 
+import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,6 +45,7 @@ class IntentsAhead:
         attempts: Mapping[str, int],
         *,
         ahead: int,
+        new_nonce: Callable[[], str] = lambda: secrets.token_hex(8),
     ) -> None:
         self._changes = [
             change for change in changes if change.action is not Action.DELETE and not change.resume
@@ -53,23 +55,28 @@ class IntentsAhead:
         self._attempts = attempts
         self._ahead = max(1, ahead)
         self._journaled = 0  # the intents of _changes[:_journaled] are durable
+        self._new_nonce = new_nonce
+        self._made: dict[str, Intent] = {}  # journaled ahead, by name
         self._lock = threading.Lock()
 
-    def ensure(self, change: Change) -> None:
-        """Return once `change` has a durable intent."""
+    def ensure(self, change: Change) -> Intent:
+        """Return `change`'s intent once it is durable; its nonce goes into the create's mark."""
         position = self._position.get(change.name)
         if position is None:
-            self._recorder.record_intent(self._intent(change))
-            return
+            intent = self._intent(change)
+            self._recorder.record_intent(intent)
+            return intent
         if position < self._journaled:
-            return
+            return self._made[change.name]
         with self._lock:
             if position < self._journaled:
-                return  # journaled by the worker we waited for
+                return self._made[change.name]  # journaled by the worker we waited for
             end = max(position + 1, self._journaled + self._ahead)
-            batch = self._changes[self._journaled : end]
-            self._recorder.record_intents([self._intent(c) for c in batch])
+            batch = [self._intent(c) for c in self._changes[self._journaled : end]]
+            self._recorder.record_intents(batch)
+            self._made.update((intent.name, intent) for intent in batch)
             self._journaled += len(batch)
+            return self._made[change.name]
 
     def journaled(self) -> list[str]:
         """Names whose intent was journaled ahead."""
@@ -78,7 +85,9 @@ class IntentsAhead:
 
     def _intent(self, change: Change) -> Intent:
         attempt = self._attempts.get(change.name, 0) + 1
-        return Intent(change.name, change.name, attempt, change.action.value)
+        # A resumed no-op that finds nothing live deploys again: it replaces the recorded entry.
+        action = Action.REPLACE if change.recorded is not None else Action.CREATE
+        return Intent(change.name, change.name, attempt, action.value, self._new_nonce())
 
 
 class ListedByName:

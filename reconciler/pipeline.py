@@ -136,7 +136,7 @@ def run_apply(
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
-        if not plan.has_api_calls:
+        if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)  # what is about to happen, before the first call
         return ApplyRun(
@@ -155,6 +155,7 @@ def _settle(
     env: Mapping[str, str],
 ) -> State:
     """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
+    store.ensure_on_disk()
     with connected(connect) as api:
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         wanted = {model.name for model in desired}
@@ -173,8 +174,11 @@ def execute(
     env: Mapping[str, str],
 ) -> ApplyResult:
     """Resolve secrets (all or nothing, before any call), then apply through the API."""
-    needed = [c.desired for c in plan.changes if c.makes_api_call and c.desired is not None]
+    needed = [c.desired for c in plan.changes if c.runs_in_apply and c.desired is not None]
     secret_values = secrets.resolve_secrets(needed, env)
+    # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
+    # or a full disk at any later point: on a first apply they exist only in memory so far.
+    store.ensure_on_disk()
     with connected(connect) as api:
         state = store.state
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
@@ -191,6 +195,8 @@ def execute(
             attempts={name: intent.attempt for name, intent in state.intents.items()},
             stop=stop,
             progress=progress,
+            lineage=state.lineage,
+            open_intents=dict(state.intents),
         )
         return apply_plan(plan, context, options)
 
@@ -243,7 +249,7 @@ def run_saved_plan(
             )
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
-        if not plan.has_api_calls:
+        if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)
         result = execute(

@@ -114,7 +114,7 @@ def run_pass(
             connect=connect,
             env=env,
         )
-        if options.detect_only or stop.is_set() or not seen.plan.has_api_calls:
+        if options.detect_only or stop.is_set() or not seen.plan.has_work:
             return _report(number, seen, None, options, interrupted=stop.is_set())
         seen, result = _correct(
             seen, state_path, options=options, connect=connect, stop=stop, env=env
@@ -148,7 +148,7 @@ def _correct(
                 seen.desired, store.state, prune=options.prune, connect=connect, env=env
             )
         result = None
-        if seen.plan.has_api_calls and not stop.is_set():
+        if seen.plan.has_work and not stop.is_set():
             result = pipeline.execute(
                 seen.plan,
                 store,

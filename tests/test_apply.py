@@ -18,6 +18,7 @@ from reconciler.core.errors import (
     CircuitOpenError,
 )
 from reconciler.core.model import Action, DeployRequest, Intent, RecordedEntry, SecretRef, State
+from reconciler.core.ownership import Mark
 from reconciler.core.plan import make_plan
 from tests.support.builders import SALT, desired, recorded, state
 from tests.support.fake_api import USER, FakeApi
@@ -75,6 +76,8 @@ def run(models, api, start=None, *, prune=False, secrets=None, wait=False, stop=
         attempts={n: i.attempt for n, i in start.intents.items()},
         stop=stop or threading.Event(),
         progress=lambda name, message: None,
+        lineage=start.lineage,
+        open_intents=dict(start.intents),
     )
     options = ApplyOptions(concurrency=4, wait=wait, wait_timeout=5, poll_interval=0.01)
     result = apply_plan(plan, context, options, sleep=lambda s: None)
@@ -156,8 +159,20 @@ def test_conflicting_live_model_is_not_adopted():
     api.deploy_calls.clear()
     result, recorder = run([desired("a")], api)
     assert result.failed
-    assert "gpuCount" in (result.outcomes[0].reason or "")
+    assert "model-1" in (result.outcomes[0].reason or "")
     assert "a" not in recorder.state.entries
+
+
+def test_own_model_of_another_spec_is_not_adopted():
+    # Another run of this state (same lineage) deployed the name with another gpuCount.
+    api = FakeApi()
+    mark = Mark(state().lineage, "0ther")
+    api.deploy_model(DeployRequest("a", USER, desired("a", gpuCount=8).spec, mark=mark))
+    api.deploy_calls.clear()
+    result, recorder = run([desired("a")], api)
+    assert result.failed and "gpuCount" in (result.outcomes[0].reason or "")
+    assert "a" not in recorder.state.entries and not recorder.state.intents
+    assert api.delete_calls == []
 
 
 def test_rate_limited_create_is_retried_only_after_lookup():
@@ -196,7 +211,15 @@ def test_circuit_open_stops_new_entries():
     start = state()
     recorder = MemoryRecorder(start)
     context = ApplyContext(
-        api, recorder, UserIds(api, USER), {}, SALT, {}, threading.Event(), lambda n, m: None
+        api,
+        recorder,
+        UserIds(api, USER),
+        {},
+        SALT,
+        {},
+        threading.Event(),
+        lambda n, m: None,
+        start.lineage,
     )
     result = apply_plan(
         make_plan(models, start, prune=False), context, ApplyOptions(concurrency=1, wait=False)

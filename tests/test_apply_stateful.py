@@ -179,6 +179,8 @@ def run_apply(
         attempts={name: intent.attempt for name, intent in base.intents.items()},
         stop=threading.Event(),
         progress=lambda name, message: None,
+        lineage=base.lineage,
+        open_intents=dict(base.intents),
     )
     with contextlib.suppress(Crash):
         apply_plan(plan, context, ApplyOptions(concurrency=1, wait=False))

@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler.core.errors import ApiError
 from reconciler.core.model import LiveModel, ModelEvent
+from reconciler.core.ownership import split_mark
 from reconciler.core.spec import normalize_spec
 
 # The Model fields a manifest also sets, i.e. those drift is measured on. userId is
@@ -35,6 +36,10 @@ def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> Liv
     if not isinstance(model_id, str) or not model_id:
         raise ApiError(call, detail="the control plane returned a model without a modelId")
     spec = {key: _drop_unspecified(key, obj[key]) for key in LIVE_SPEC_FIELDS if key in obj}
+    # The mark this state appended on create is proof of ownership, not the user's text:
+    # split off here so that nothing downstream ever compares or records it.
+    description, mark = split_mark(_text(spec.get("description")))
+    spec["description"] = description
     return LiveModel(
         model_id=model_id,
         model_name=_text(obj.get("modelName")) or "",
@@ -47,6 +52,7 @@ def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> Liv
         events=_events(obj.get("events")),
         created_at=_text(obj.get("createdAt")),
         updated_at=_text(obj.get("updatedAt")),
+        mark=mark,
     )
 
 

@@ -160,6 +160,16 @@ class StateStore:
             _put(self._entries, name, after.entries.get(name))
             _put(self._intents, name, after.intents.get(name))
 
+    def ensure_on_disk(self) -> None:
+        """Write the state file now if there is none yet (a first apply), so that its
+        lineage and salt are durable before the first API call: replaying the journal onto a
+        fresh state after a crash would otherwise change both (every secret would look
+        rotated, and no model would carry this state's mark)."""
+        if self.path.exists():
+            return
+        with self._mutex:
+            state_file.save_state(self.path, self._base)  # no file: the base is a fresh state
+
     def commit(self) -> bool:
         """Save a changed state with serial + 1 and drop the journal; True when it wrote."""
         self.flush()

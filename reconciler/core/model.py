@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.core.ownership import Mark, add_mark
+
 API_VERSION_V1 = "tensormesh.gitops/v1"
 KIND_MODEL_DEPLOYMENT = "ModelDeployment"
 
@@ -111,6 +113,9 @@ class RecordedSecret:
 
     ref: Mapping[str, str]
     fingerprint: str | None
+    # The value was not the one this state sent: the fingerprint is of the current value,
+    # taken on adoption (state import, a model another runner of this state created).
+    assumed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +137,15 @@ class Intent:
     """A deploy that was about to be sent: open until its outcome is recorded.
 
     After a crash, an open intent means "look the model up by name before deploying".
+    `nonce` goes into the create's mark, so a model found by name proves it came from
+    this attempt (None in intents written before marks existed).
     """
 
     name: str
     model_name: str
     attempt: int
     action: str  # "create" | "replace"
+    nonce: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +206,20 @@ class Change:
 
     @property
     def makes_api_call(self) -> bool:
+        """A deploy or delete: what `--detailed-exitcode` and destructive warnings count."""
         return self.action is not Action.NOOP and not self.skipped
+
+    @property
+    def assumed_secrets(self) -> tuple[str, ...]:
+        """Secret fields recorded on adoption: their values were assumed, never verified."""
+        if self.recorded is None or self.action is Action.DELETE:
+            return ()
+        return tuple(sorted(f for f, s in self.recorded.secrets.items() if s.assumed))
+
+    @property
+    def runs_in_apply(self) -> bool:
+        """Apply has something to do: a call, or an open intent to resolve by a lookup."""
+        return self.makes_api_call or (self.resume and not self.skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +238,16 @@ class Plan:
     @property
     def has_api_calls(self) -> bool:
         return any(change.makes_api_call for change in self.changes)
+
+    @property
+    def has_work(self) -> bool:
+        """Apply must run: a call to make, or an open intent to look up (which alone is no
+        change: it counts neither for --detailed-exitcode nor as destructive)."""
+        return any(change.runs_in_apply for change in self.changes)
+
+    @property
+    def lookups(self) -> tuple[Change, ...]:
+        return tuple(change for change in self.changes if change.resume and not change.skipped)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +276,7 @@ class LiveModel:
     events: tuple[ModelEvent, ...] = ()
     created_at: str | None = None
     updated_at: str | None = None
+    mark: Mark | None = None  # this state's mark, split off the description (core/ownership.py)
 
     @property
     def is_deleted(self) -> bool:
@@ -256,15 +288,19 @@ class DeployRequest:
     """A Deploy Model call: the desired spec plus modelName, userId and resolved secrets.
 
     `secrets` holds values; repr hides them so they cannot leak through logs or tracebacks.
+    `mark` is appended to the description: the API echoes it back, the proof of ownership.
     """
 
     model_name: str
     user_id: str
     spec: Mapping[str, Any]
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    mark: Mark | None = None
 
     def body(self) -> dict[str, Any]:
         payload: dict[str, Any] = dict(self.spec)
+        if self.mark is not None:
+            payload["description"] = add_mark(payload.get("description"), self.mark)
         payload["modelName"] = self.model_name
         payload["userId"] = self.user_id
         payload.update(self.secrets)

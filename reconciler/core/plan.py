@@ -56,7 +56,9 @@ def make_plan(
             )
         else:
             fields = _changed_fields(model, entry, fingerprints.get(name, {}))
-            action = Action.REPLACE if fields or resume else Action.NOOP
+            # An open intent alone is no replace: apply looks the name up first and keeps
+            # the recorded model when it is still live (shown as "will be looked up").
+            action = Action.REPLACE if fields else Action.NOOP
             changes.append(
                 Change(
                     name,

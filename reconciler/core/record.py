@@ -127,20 +127,25 @@ def replay(state: State, records: Iterable[JournalRecord]) -> State:
 
 
 def intent_to_json(intent: Intent) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "name": intent.name,
         "modelName": intent.model_name,
         "attempt": intent.attempt,
         "action": intent.action,
     }
+    if intent.nonce is not None:
+        out["nonce"] = intent.nonce
+    return out
 
 
 def intent_from_json(obj: Any) -> Intent:
+    nonce = obj.get("nonce")  # absent in files written before marks existed
     return Intent(
         name=str(obj["name"]),
         model_name=str(obj["modelName"]),
         attempt=int(obj["attempt"]),
         action=str(obj["action"]),
+        nonce=None if nonce is None else str(nonce),
     )
 
 
@@ -152,8 +157,7 @@ def entry_to_json(entry: RecordedEntry) -> dict[str, Any]:
         "spec": dict(entry.spec),
         "specDigest": entry.spec_digest,
         "secrets": {
-            field: {"ref": dict(secret.ref), "fingerprint": secret.fingerprint}
-            for field, secret in sorted(entry.secrets.items())
+            field: _secret_to_json(secret) for field, secret in sorted(entry.secrets.items())
         },
     }
     # Optional fields are left out rather than written as null, so the file stays minimal.
@@ -164,11 +168,19 @@ def entry_to_json(entry: RecordedEntry) -> dict[str, Any]:
     return out
 
 
+def _secret_to_json(secret: RecordedSecret) -> dict[str, Any]:
+    out: dict[str, Any] = {"ref": dict(secret.ref), "fingerprint": secret.fingerprint}
+    if secret.assumed:
+        out["assumed"] = True
+    return out
+
+
 def entry_from_json(obj: Any) -> RecordedEntry:
     secrets = {
         str(field): RecordedSecret(
             ref={str(k): str(v) for k, v in raw["ref"].items()},
             fingerprint=raw["fingerprint"],
+            assumed=bool(raw.get("assumed", False)),
         )
         for field, raw in obj["secrets"].items()
     }

@@ -31,6 +31,11 @@ def change_to_json(change: Change) -> dict[str, Any]:
         out["reason"] = change.reason
     if change.resume:
         out["resume"] = True
+        # Apply looks the name up before anything else (an open intent alone is no change).
+        out["lookup"] = True
+    assumed = change.assumed_secrets
+    if assumed:
+        out["secretsAssumed"] = list(assumed)
     if change.drift:
         out["drift"] = change.drift
     return out

@@ -60,6 +60,15 @@ def _warnings(plan: Plan) -> list[str]:
         names = ", ".join(f"`{name}`" for name in (*deleted, *replaced)[:20])
         more = " …" if len(replaced) + len(deleted) > 20 else ""
         lines += [f"> [!WARNING]\n> **Destructive:** {'; '.join(what)}: {names}{more}", ""]
+    looked_up = [c.name for c in plan.lookups]
+    if looked_up:
+        lines += [
+            f"> {len(looked_up)} interrupted by an earlier apply: will be looked up by name "
+            "first: "
+            + ", ".join(f"`{name}`" for name in looked_up[:20])
+            + (" …" if len(looked_up) > 20 else ""),
+            "",
+        ]
     if kept:
         lines += [
             f"> {len(kept)} removed from the manifests but kept (no `--prune`): "

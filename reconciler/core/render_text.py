@@ -19,13 +19,34 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
     paint = _painter(color)
     lines = [summary_line(plan), ""]
     for change in plan.changes:
-        if change.action is Action.NOOP:
+        if change.action is Action.NOOP and not change.resume:
             continue
         lines.extend(_render_change(change, paint))
         lines.append("")
     if not plan.has_api_calls:
-        lines.append("No changes. The recorded state matches the manifests.")
+        lookups = len(plan.lookups)
+        if lookups:
+            lines.append(
+                f"No changes. {lookups} interrupted {'entry' if lookups == 1 else 'entries'} "
+                "will be looked up by name."
+            )
+        else:
+            lines.append("No changes. The recorded state matches the manifests.")
+    lines.extend(_assumed_note(plan))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _assumed_note(plan: Plan) -> list[str]:
+    adopted = [
+        f"{c.name} ({', '.join(c.assumed_secrets)})" for c in plan.changes if c.assumed_secrets
+    ]
+    if not adopted:
+        return []
+    return [
+        "",
+        "Note: secrets of adopted models are assumed, not verified (recorded when adopted, "
+        f"not sent by this state): {', '.join(adopted)}.",
+    ]
 
 
 def summary_line(plan: Plan) -> str:
@@ -48,6 +69,8 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         head += " will be replaced"
         if change.drift:
             head += f" (drift: {change.drift})"
+    elif change.action is Action.NOOP:
+        head += " will be looked up"
     elif change.action is Action.CREATE:
         head += " will be created"
     elif change.skipped:
@@ -55,8 +78,13 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
     else:
         head += " will be deleted"
     lines = [paint(change.action, head)]
-    if change.resume:
-        lines.append("    (an earlier apply was interrupted here: looked up by name first)")
+    if change.action is Action.NOOP:
+        lines.append(
+            "    (an earlier apply was interrupted here: nothing is deployed while the recorded "
+            "model is live)"
+        )
+    elif change.resume:
+        lines.append("    (an earlier apply was interrupted here: will be looked up by name first)")
     if change.action is Action.CREATE and change.desired is not None:
         for key, value in sorted(change.desired.spec.items()):
             lines.append(f"    {key}: {_value(value)}")

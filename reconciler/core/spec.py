@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.core.model import SECRET_FIELDS
+from reconciler.core.ownership import split_mark
 
 INT64_FIELDS = frozenset({"gpuCount"})
 # Free-form payloads are kept exactly as written, apart from dropping them when empty.
@@ -70,8 +71,16 @@ LIVE_FIELDS = frozenset({"description", "gpuCount", "gpuType", "infra", "modelPa
 
 
 def live_view(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of a normalised spec that a live model reports back."""
-    return {key: value for key, value in spec.items() if key in LIVE_FIELDS}
+    """The part of a normalised spec that a live model reports back, without this state's
+    mark (the `managed-by:` line a create appends to the description)."""
+    view = {key: value for key, value in spec.items() if key in LIVE_FIELDS}
+    if isinstance(view.get("description"), str):
+        description, _ = split_mark(view["description"])
+        if description:
+            view["description"] = description
+        else:
+            del view["description"]
+    return view
 
 
 def live_differences(expected: Mapping[str, Any], live: Mapping[str, Any]) -> tuple[str, ...]:

@@ -12,7 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.errors import ApiConflictError, ApiError, ApiNotFoundError
-from reconciler.core.model import STATUS_DELETED, STATUS_UP, DeployRequest, LiveModel
+from reconciler.core.model import (
+    SECRET_FIELDS,
+    STATUS_DELETED,
+    STATUS_UP,
+    DeployRequest,
+    LiveModel,
+)
+from reconciler.core.ownership import split_mark
 from reconciler.core.spec import normalize_spec
 
 USER = "00000000-0000-4000-8000-000000000001"
@@ -99,13 +106,19 @@ class FakeApi:
 
     def _create(self, request: DeployRequest) -> LiveModel:
         number = next(self._ids)
+        # As the API echoes it: the description sent (with the mark), parsed as the HTTP
+        # adapter does (the mark split off).
+        body = request.body()
+        spec = {k: v for k, v in body.items() if k not in ("modelName", "userId", *SECRET_FIELDS)}
+        spec["description"], mark = split_mark(spec.get("description"))
         model = LiveModel(
             model_id=f"model-{number}",
             model_name=request.model_name,
             status=STATUS_UP if self.ready else "MODEL_STATUS_INIT",
-            spec=normalize_spec({k: v for k, v in request.spec.items() if k != "userId"}),
+            spec=normalize_spec(spec),
             deployment_id=f"dep-{number}",
             user_id=request.user_id,
+            mark=mark,
         )
         self.models[model.model_id] = model
         return model
