@@ -144,3 +144,14 @@ def test_a_model_without_model_id_is_an_api_error(obj: dict[str, Any]) -> None:
 def test_a_non_object_is_an_api_error() -> None:
     with pytest.raises(ApiError, match="expected a Model object"):
         parse_model(["m-1"])  # type: ignore[arg-type]
+
+
+def test_the_mark_is_split_off_the_description() -> None:
+    from reconciler.core.ownership import Mark, add_mark
+
+    mark = Mark("6f1c2b7e-3d4a-4c5b-8e9f-0a1b2c3d4e5f", "00ff")
+    model = parse_model({"modelId": "m1", "description": add_mark("Chat", mark)})
+    assert (model.spec["description"], model.mark) == ("Chat", mark)
+    bare = parse_model({"modelId": "m2", "description": add_mark(None, mark)})
+    assert "description" not in bare.spec and bare.mark == mark
+    assert parse_model({"modelId": "m3", "description": "x"}).mark is None
