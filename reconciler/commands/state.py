@@ -14,13 +14,12 @@ from typing import Any
 
 import click
 
-from reconciler.adapters import state_lock, state_store
+from reconciler.adapters import secrets, state_lock, state_store
 from reconciler.commands.options import lock_timeout_option, state_option
-from reconciler.core import record
+from reconciler.core import adopt, record
 from reconciler.core.errors import StateError, UsageError
-from reconciler.core.model import RecordedEntry, State
+from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
 from reconciler.core.ports import ModelsApi
-from reconciler.core.spec import normalize_spec, spec_digest
 
 USER_ID_ENV = "TENSORMESH_USER_ID"
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -96,46 +95,86 @@ def unlock_command(state_path: str) -> None:
 @command.command(name="import")
 @click.argument("name")
 @click.argument("model_id")
+@click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]...")
 @state_option
 @click.option("--api-url", default=None, metavar="URL", help="Control plane URL.")
 @lock_timeout_option
 def import_command(
-    name: str, model_id: str, state_path: str, api_url: str | None, lock_timeout: float
+    *,
+    name: str,
+    model_id: str,
+    paths: tuple[str, ...],
+    state_path: str,
+    api_url: str | None,
+    lock_timeout: float,
 ) -> None:
-    """Adopt an existing deployment MODEL_ID as entry NAME."""
+    """Adopt an existing deployment MODEL_ID as entry NAME.
+
+    With the manifests (PATH...), a model identical to its manifest is recorded with the
+    manifest's spec and the fingerprints of the current secret values, so the next plan
+    is a no-op (the secrets are assumed, not verified: the API never returns them).
+    """
     if not _NAME.match(name):
         raise UsageError(
             f"{name!r} is not a valid entry name: use lowercase letters, digits and '-', "
             "1-63 characters, starting and ending with a letter or digit"
         )
     # Imported here: only this subcommand talks to the control plane.
-    from reconciler.adapters import http_api
+    from reconciler.adapters import http_api, manifest_files
 
+    desired = _desired_named(manifest_files.load_desired(paths), name) if paths else None
     api = http_api.connect(api_url, concurrency=1)
     try:
-        entry = fetch_entry(api, name, model_id, user_id=os.environ.get(USER_ID_ENV) or None)
+        live, owner = fetch_live(api, name, model_id, user_id=os.environ.get(USER_ID_ENV) or None)
     finally:
         api.close()
     with state_store.StateStore.open(
         state_path, command="state import", lock_timeout=lock_timeout
     ) as store:
-        existing = store.state.entries.get(name)
+        state = store.state
+        existing = state.entries.get(name)
         if existing is not None:
             raise UsageError(
                 f"{name} is already recorded in {state_path} as model {existing.model_id}; "
                 f"run `state rm {name}` first to replace it"
             )
+        # The salt keys the fingerprints: it must be the one the file keeps.
+        store.ensure_on_disk()
+        prints = (
+            secrets.fingerprint_available([desired], state.salt, os.environ).get(name, {})
+            if desired is not None
+            else {}
+        )
+        entry = adopt.adopted_entry(name, live, owner=owner, desired=desired, fingerprints=prints)
         store.record(record.JournalRecord(op="entry", name=name, payload=entry))
         store.commit()
     click.echo(
         f"Imported {name} (model {entry.model_id}, {entry.status}) into {state_path}. "
-        "Run `plan` to see how it differs from the manifest."
+        + _import_hint(entry)
     )
 
 
-def fetch_entry(api: ModelsApi, name: str, model_id: str, *, user_id: str | None) -> RecordedEntry:
-    """The entry that adopts live model `model_id` as `name`: its live spec, no secrets, so
-    the next plan shows any difference to the manifest as a replace."""
+def _import_hint(entry: RecordedEntry) -> str:
+    if entry.secrets:
+        fields = ", ".join(sorted(entry.secrets))
+        return (
+            f"Its secrets ({fields}) are assumed to be the manifest's current values, not "
+            "verified. Run `plan` to check it."
+        )
+    return "Run `plan` to see how it differs from the manifest."
+
+
+def _desired_named(desired: tuple[DesiredModel, ...], name: str) -> DesiredModel:
+    for model in desired:
+        if model.name == name:
+            return model
+    raise UsageError(f"no manifest under the given paths has metadata.name {name!r}")
+
+
+def fetch_live(
+    api: ModelsApi, name: str, model_id: str, *, user_id: str | None
+) -> tuple[LiveModel, str]:
+    """Live model `model_id`, checked importable as `name`, and the user owning it."""
     owner = user_id or api.whoami()
     live = api.get_model(owner, model_id)
     if live.is_deleted:
@@ -145,16 +184,14 @@ def fetch_entry(api: ModelsApi, name: str, model_id: str, *, user_id: str | None
             f"model {model_id} is named {live.model_name!r}, not {name!r}; import it under its "
             f"own name (`state import {live.model_name} {model_id}`)"
         )
-    spec = normalize_spec(live.spec)
-    return RecordedEntry(
-        name=name,
-        model_id=live.model_id,
-        spec=spec,
-        spec_digest=spec_digest(spec),
-        deployment_id=live.deployment_id,
-        status=live.status,
-        user_id=live.user_id or owner,
-    )
+    return live, owner
+
+
+def fetch_entry(api: ModelsApi, name: str, model_id: str, *, user_id: str | None) -> RecordedEntry:
+    """The entry that adopts live model `model_id` as `name` without a manifest: its live
+    spec, no secrets, so the next plan shows any difference to the manifest as a replace."""
+    live, owner = fetch_live(api, name, model_id, user_id=user_id)
+    return adopt.adopted_entry(name, live, owner=owner)
 
 
 def list_row(entry: RecordedEntry) -> dict[str, Any]:
