@@ -2,7 +2,9 @@
 random moment, against one real sandbox with random fault knobs; then a clean apply.
 
 Per seed the end must hold: live == manifests, one live model per name, committed creates
-per name == 1 + replaces, state IDs == live IDs, a valid state with no open intent.
+per name == 1 + replaces, state IDs == live IDs, a valid state with no open intent, and
+no needless replace: the manifests carry hfToken/apiKey references, and a kill before the
+state file existed must not make every secret look rotated.
 `CAMPAIGN_SEEDS` sets the number of seeds (`make campaign` runs 200).
 """
 
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.e2e
 SEEDS = int(os.environ.get("CAMPAIGN_SEEDS", "24"))
 KNOBS = ("errorRate", "loseCreateRate", "failRate", "rateLimitEvery", "latencyMs")
 FAULTS_OFF = {knob: 0 for knob in KNOBS}
+SECRET_REFS = {"hfToken": {"fromEnv": "CAMPAIGN_HF_TOKEN"}, "apiKey": {"fromEnv": "CAMPAIGN_KEY"}}
+SECRET_ENV = {"CAMPAIGN_HF_TOKEN": "hf_campaign_value", "CAMPAIGN_KEY": "sk-campaign-value"}
 
 
 def _apply_args(manifests: Path, state: Path, rng: random.Random) -> list[str]:
@@ -81,16 +85,16 @@ def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str
     names = [f"{prefix}m{i}" for i in range(rng.randint(5, 15))]
     manifests, state = root / f"seed-{seed}" / "m", root / f"seed-{seed}" / "state.json"
     for name in names:
-        write_manifest(manifests, name)
+        write_manifest(manifests, name, **SECRET_REFS)
     # A small retry budget keeps faulted runs short; the final run uses the default.
-    env = {**sandbox.env, "TENSORMESH_RETRY_BUDGET": "3"}
+    env = {**sandbox.env, **SECRET_ENV, "TENSORMESH_RETRY_BUDGET": "3"}
     edited: set[str] = set()
     replaced: set[str] = set()
     for _ in range(rng.randint(1, 3)):
         if rng.random() < 0.35:
             name = rng.choice(names)
             if name not in edited:
-                write_manifest(manifests, name, gpuCount=2)
+                write_manifest(manifests, name, gpuCount=2, **SECRET_REFS)
                 edited.add(name)
                 # A replace only if a model of the old spec was already committed.
                 if sandbox.stats()["creates"].get(name, 0):
@@ -106,8 +110,23 @@ def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str
         assert "Traceback" not in stderr, stderr
         totals["faulted applies"] += 1
     sandbox.set_faults(**FAULTS_OFF)
-    final = run_cli(["apply", str(manifests), "--state", str(state), "--no-wait"], env=sandbox.env)
+    final_env = {**sandbox.env, **SECRET_ENV}
+    planned = run_cli(
+        ["plan", str(manifests), "--state", str(state), "--output", "json"], env=final_env
+    )
+    assert planned.returncode == 0, (seed, planned.stderr)
+    # A replace is needed only for an edited entry already recorded with its old spec; a
+    # secret never changed, so any other replace (or a secret among the fields) is needless.
+    needless = [
+        change["name"]
+        for change in json.loads(planned.stdout)["changes"]
+        if change["action"] == "replace"
+        and (change["name"] not in edited or {"hfToken", "apiKey"} & set(change["fields"]))
+    ]
+    totals["needless replaces"] += len(needless)
+    final = run_cli(["apply", str(manifests), "--state", str(state), "--no-wait"], env=final_env)
     assert final.returncode == 0, (seed, final.stdout, final.stderr)
+    assert not needless, (seed, needless)
 
     live = _live(sandbox, prefix)
     creates = {n: c for n, c in sandbox.stats()["creates"].items() if n.startswith(prefix)}
@@ -144,10 +163,12 @@ def test_fault_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         f"fault campaign: {totals['seeds']} seeds, {totals['entries']} entries, "
         f"{totals['faulted applies']} faulted applies, {totals['kills']} SIGKILLs, "
         f"{totals['replaces']} replaces, faults injected {faults}, "
-        f"duplicates {totals['duplicates']}, lost IDs {totals['lost ids']}"
+        f"duplicates {totals['duplicates']}, lost IDs {totals['lost ids']}, "
+        f"needless replaces {totals['needless replaces']} (manifests with hfToken/apiKey)"
     )
     (tmp_path / "campaign-summary.txt").write_text(summary + "\n")
     with capsys.disabled():
         print(f"\n{summary}")
     assert totals["duplicates"] == 0 and totals["lost ids"] == 0
+    assert totals["needless replaces"] == 0
     assert totals["kills"] > 0 and all(count > 0 for count in faults.values()), summary
