@@ -252,8 +252,8 @@ def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryO
         # An intent written before it stays open, so the next run looks the name up.
         outcome = _failed(
             change,
-            f"internal error: {type(exc).__name__} (a bug in tensormesh-reconciler; rerun "
-            "with TENSORMESH_DEBUG=1 for details and report it); run apply again",
+            f"internal error: {type(exc).__name__} (a bug in tensormesh-reconciler; please "
+            "report it); the other entries went on, run apply again for this one",
         )
         log.debug("entry %s failed on an unexpected error", change.name, exc_info=True)
     context.progress(change.name, outcome.result)
