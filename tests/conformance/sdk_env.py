@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,6 +80,13 @@ def _output(command: list[str]) -> str:
     return done.stdout.strip()
 
 
+def _cache_root() -> Path:
+    # In the checkout when it is writable, else in the temp dir (e.g. a read-only mount).
+    if os.access(PROJECT_ROOT, os.W_OK):
+        return PROJECT_ROOT / ".venv-sdk"
+    return Path(tempfile.gettempdir()) / "tensormesh-reconciler-venv-sdk"
+
+
 def find_python() -> tuple[str, tuple[int, int]] | None:
     for candidate in _candidates():
         version = _version_of(candidate)
@@ -104,10 +112,10 @@ def ensure_sdk_env() -> SdkEnv:
         )
         raise AssertionError("unreachable")
     python, (major, minor) = found
-    home = PROJECT_ROOT / ".venv-sdk" / f"tensormesh-{SDK_VERSION}-py{major}.{minor}"
+    home = _cache_root() / f"tensormesh-{SDK_VERSION}-py{major}.{minor}"
     env = SdkEnv(home / "bin" / "python", home / "bin" / "tm", SDK_VERSION)
     stamp = home / ".installed"
-    home.parent.mkdir(exist_ok=True)
+    home.parent.mkdir(parents=True, exist_ok=True)
     with open(home.parent / f"{home.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder at a time; the others wait, then reuse
         if stamp.exists() and stamp.read_text() == SDK_REQUIREMENT and env.tm.exists():
