@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck contracts demo bench golden clean campaign
+.PHONY: test check lint typecheck contracts demo bench golden clean campaign conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,13 @@ bench: $(STAMP)
 golden: $(STAMP)
 	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests -k golden
 
+# The official SDK and `tm` against the sandbox; part of `make test` too. The suite builds
+# .venv-sdk/ (a Python >= 3.12 venv with the pinned SDK) on first use and reuses it.
+conformance: $(STAMP)
+	$(BIN)/python -m pytest -q tests/conformance
+
 campaign: $(STAMP)
 	CAMPAIGN_SEEDS=200 $(BIN)/python -m pytest -q tests/e2e/test_fault_campaign.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-sdk .pytest_cache .mypy_cache .ruff_cache build dist

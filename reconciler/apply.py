@@ -20,6 +20,7 @@ from typing import Protocol
 
 from reconciler import workers
 from reconciler.apply_shared import INTENTS_AHEAD, IntentsAhead, ListedByName, Shared
+from reconciler.core import drift
 from reconciler.core.errors import (
     ApiConflictError,
     ApiError,
@@ -518,7 +519,7 @@ def _wait_until_up(
 
 
 def _is_failed(status: str) -> bool:
-    return status == STATUS_DELETED or "FAIL" in status or "ERROR" in status
+    return status == STATUS_DELETED or drift.is_failed_status(status)
 
 
 def _events(live: LiveModel) -> str:
