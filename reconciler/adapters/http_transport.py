@@ -305,6 +305,70 @@ class KeepAliveTransport(httpx.BaseTransport):
             return self._ssl_context
 
 
+class BoundedTransport(httpx.BaseTransport):
+    """Another transport (httpx's, for https:// and SOCKS proxies) held to the body cap
+    and, between the answer's chunks, to the deadline (each read also waits at most the
+    read timeout, so the overshoot is at most one read timeout)."""
+
+    def __init__(
+        self,
+        inner: httpx.BaseTransport,
+        *,
+        deadline: float = DEFAULT_DEADLINE,
+        max_body: int = DEFAULT_MAX_BODY,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._max_body = max_body
+        self._clock = clock
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        deadline = Deadline(self._deadline, self._clock)
+        response = self._inner.handle_request(request)
+        try:
+            length = response.headers.get("Content-Length", "")
+            if length.isdigit() and int(length) > self._max_body:
+                raise AnswerTooLarge(
+                    f"the answer announces {length} bytes, over the {self._max_body}-byte cap",
+                    request=request,
+                )
+            coding = response.headers.get("Content-Encoding", "identity").strip().lower()
+            if coding not in _DECODERS and coding != "identity":
+                raise AnswerRefused(
+                    f"the answer is in an unsupported coding {coding[:40]!r}", request=request
+                )
+            content = _capped(
+                _in_time(response.stream, deadline, request), self._max_body, coding, request
+            )
+        finally:
+            response.close()
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"content-encoding"]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            stream=httpx.ByteStream(content),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.close()
+
+
+def _in_time(
+    stream: httpx.SyncByteStream | Any, deadline: Deadline, request: httpx.Request
+) -> Iterator[bytes]:
+    for chunk in stream:
+        try:
+            deadline.left()
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc), request=request) from exc
+        yield chunk
+
+
 class _DeadlineReader(socket.SocketIO):
     """A socket's reads, each waiting only for what is left of the exchange's deadline."""
 
