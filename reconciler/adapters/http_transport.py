@@ -79,8 +79,16 @@ class Deadline:
         """Seconds left; raises TimeoutError once none are."""
         left = self.at - self._clock()
         if left <= 0:
-            raise TimeoutError(f"no whole answer within the {self.seconds:g} s deadline")
+            raise TimeoutError(self.message())
         return left
+
+    def message(self) -> str:
+        return (
+            f"no whole answer within the {self.seconds:g} s deadline (TENSORMESH_TIMEOUT_SECONDS)"
+        )
+
+    def passed(self) -> bool:
+        return self._clock() >= self.at
 
     def next_read(self) -> float:
         """How long the next read may wait: the read timeout, within the time left."""
@@ -203,14 +211,16 @@ class KeepAliveTransport(httpx.BaseTransport):
             # TCP_NODELAY (see connect()) the body can wait for the ACK of the head.
             conn.endheaders(body if chunked else body or None, encode_chunked=chunked)
         except TimeoutError as exc:
-            raise httpx.WriteTimeout(_describe(exc), request=request) from exc
+            text = deadline.message() if deadline.passed() else _describe(exc)
+            raise httpx.WriteTimeout(text, request=request) from exc
         except _EXCHANGE_ERRORS as exc:
             raise httpx.WriteError(_describe(exc), request=request) from exc
         try:
             response = conn.getresponse()
             content = _read_body(response, self._max_body, request)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout(_describe(exc), request=request) from exc
+            text = deadline.message() if deadline.passed() else _describe(exc)
+            raise httpx.ReadTimeout(text, request=request) from exc
         except http.client.HTTPException as exc:  # closed early, bad status line, cut body
             raise httpx.RemoteProtocolError(_describe(exc), request=request) from exc
         except OSError as exc:

@@ -109,6 +109,7 @@ def run_reconcile(
         lock_timeout=lock_timeout,
     )
     stop = threading.Event()
+    clients = signals.OpenClients()  # cut when a stop has waited its grace
 
     def run_one(number: int) -> PassReport:
         return reconcile.run_pass(
@@ -116,7 +117,7 @@ def run_reconcile(
             list(paths),
             state_path,
             options=options,
-            connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+            connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
             stop=stop,
             env=os.environ,
         )
@@ -125,11 +126,12 @@ def run_reconcile(
         text = pass_to_json_line(report) if output_format == "json" else render_pass(report)
         click.echo(text, nl=False)  # click.echo flushes: each pass shows up at once
 
-    with signals.stop_on_signals(stop, doing="finishing the current pass safely"):
+    with signals.stop_on_signals(stop, doing="finishing the current pass safely", clients=clients):
         last = reconcile.run_passes(
             run_one, once=once, interval=interval, stop=stop, emit=emit, metrics_path=metrics_file
         )
     if not once:
-        # Loop mode ends only on SIGTERM/SIGINT: a requested stop is a clean exit.
-        return 0
+        # Loop mode ends only on SIGTERM/SIGINT: a clean exit when it came between passes,
+        # an error when it cut a pass short (some corrections were not made).
+        return 1 if last.interrupted else 0
     return last.exit_code(detailed_exitcode=detailed_exitcode)
