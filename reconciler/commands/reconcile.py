@@ -11,6 +11,7 @@ import click
 
 from reconciler.commands import signals
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 
 @click.command("reconcile")
@@ -111,8 +112,10 @@ def run_reconcile(
     stop = threading.Event()
     clients = signals.OpenClients()  # cut when a stop has waited its grace
 
+    cut_short = threading.Event()  # the stop came while a pass ran
+
     def run_one(number: int) -> PassReport:
-        return reconcile.run_pass(
+        report = reconcile.run_pass(
             number,
             list(paths),
             state_path,
@@ -121,6 +124,9 @@ def run_reconcile(
             stop=stop,
             env=os.environ,
         )
+        if stop.is_set():
+            cut_short.set()
+        return report
 
     def emit(report: PassReport) -> None:
         text = pass_to_json_line(report) if output_format == "json" else render_pass(report)
@@ -133,5 +139,5 @@ def run_reconcile(
     if not once:
         # Loop mode ends only on SIGTERM/SIGINT: a clean exit when it came between passes,
         # an error when it cut a pass short (some corrections were not made).
-        return 1 if last.interrupted else 0
+        return EXIT_ERROR if cut_short.is_set() else EXIT_OK
     return last.exit_code(detailed_exitcode=detailed_exitcode)
