@@ -215,6 +215,12 @@ class KeepAliveTransport(httpx.BaseTransport):
             raise httpx.WriteTimeout(text, request=request) from exc
         except _EXCHANGE_ERRORS as exc:
             raise httpx.WriteError(_describe(exc), request=request) from exc
+        except ValueError:
+            # http.client refuses CR/LF in a header; its message quotes the value, which
+            # may be a credential: say which rule broke, not what broke it.
+            raise httpx.LocalProtocolError(
+                "a request header holds a character HTTP does not allow", request=request
+            ) from None
         try:
             response = conn.getresponse()
             content = _read_body(response, self._max_body, request)
