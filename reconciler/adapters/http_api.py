@@ -528,7 +528,7 @@ def _int64(text: str) -> int:
     if len(text) > 20:
         raise _Refused(f"a {len(text)}-digit integer")
     number = int(text)
-    if not -(2**63) <= number < 2**64:
+    if not -(2**63) <= number < 2**63:
         raise _Refused("an integer outside int64")
     return number
 
