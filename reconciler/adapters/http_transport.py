@@ -307,11 +307,22 @@ class KeepAliveTransport(httpx.BaseTransport):
                 conn.sock.setsockopt(level, option, value)
         except TimeoutError as exc:
             conn.close()
-            raise httpx.ConnectTimeout(_describe(exc), request=request) from exc
+            raise httpx.ConnectTimeout(self._via(_describe(exc)), request=request) from exc
         except OSError as exc:  # refused, unresolvable, TLS handshake failure, ...
             conn.close()
-            raise httpx.ConnectError(_describe(exc), request=request) from exc
+            raise httpx.ConnectError(self._via(_describe(exc)), request=request) from exc
         return conn
+
+    def _via(self, text: str) -> str:
+        """`text`, naming the proxy when there is one (never its credentials): a failed
+        connection through a proxy is the proxy's to fix, or NO_PROXY's."""
+        if self._proxy is None:
+            return text
+        url = self._proxy.url
+        return (
+            f"through the proxy {url.scheme}://{url.host}:{url.port} (from HTTPS_PROXY, "
+            f"HTTP_PROXY or ALL_PROXY; NO_PROXY bypasses it): {text}"
+        )
 
     def _tls_context(self) -> ssl.SSLContext:
         with self._lock:

@@ -224,3 +224,12 @@ def test_no_proxy_patterns_match_as_in_httpx() -> None:
     patterns = environment_proxies(env)
     client = httpx.Client(mounts={key: None for key in patterns if patterns[key] is None})
     del client  # construction validates every key as an httpx URL pattern
+
+
+def test_a_dead_proxy_is_named_without_its_credentials(https_api: HostileApi) -> None:
+    env = {**ENV, "HTTPS_PROXY": "http://me:hunter2@127.0.0.1:9"}
+    with connect(https_api.url, environ=env) as api, pytest.raises(ApiUnreachableError) as caught:
+        api.whoami()
+    assert "through the proxy http://127.0.0.1:9" in str(caught.value)
+    assert "NO_PROXY" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
