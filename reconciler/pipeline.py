@@ -198,7 +198,12 @@ def execute(
             lineage=state.lineage,
             open_intents=dict(state.intents),
         )
-        return apply_plan(plan, context, options)
+        # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
+        return apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds))
+
+
+def _nap(stop: threading.Event, seconds: float) -> None:
+    stop.wait(seconds)
 
 
 def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:

@@ -92,18 +92,21 @@ def run_apply(
         raise click.UsageError("--output markdown is for `plan`; use text or json with apply")
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
     stop = threading.Event()
+    clients = signals.OpenClients()  # cut when a stop has waited its grace
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
     show_plan = _show_plan if output_format == "text" else _show_nothing
     with signals.stop_on_signals(
-        stop, doing="starting no new calls, finishing and recording the ones in flight"
+        stop,
+        doing="starting no new calls, finishing and recording the ones in flight",
+        clients=clients,
     ):
         if plan_path:
             run = pipeline.run_saved_plan(
                 plan_path,
                 state_path,
                 options=options,
-                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
                 stop=stop,
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,
@@ -116,7 +119,7 @@ def run_apply(
                 state_path,
                 prune=prune,
                 options=options,
-                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
                 stop=stop,
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,

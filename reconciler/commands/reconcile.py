@@ -11,6 +11,7 @@ import click
 
 from reconciler.commands import signals
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 
 @click.command("reconcile")
@@ -109,27 +110,34 @@ def run_reconcile(
         lock_timeout=lock_timeout,
     )
     stop = threading.Event()
+    clients = signals.OpenClients()  # cut when a stop has waited its grace
+
+    cut_short = threading.Event()  # the stop came while a pass ran
 
     def run_one(number: int) -> PassReport:
-        return reconcile.run_pass(
+        report = reconcile.run_pass(
             number,
             list(paths),
             state_path,
             options=options,
-            connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+            connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
             stop=stop,
             env=os.environ,
         )
+        if stop.is_set():
+            cut_short.set()
+        return report
 
     def emit(report: PassReport) -> None:
         text = pass_to_json_line(report) if output_format == "json" else render_pass(report)
         click.echo(text, nl=False)  # click.echo flushes: each pass shows up at once
 
-    with signals.stop_on_signals(stop, doing="finishing the current pass safely"):
+    with signals.stop_on_signals(stop, doing="finishing the current pass safely", clients=clients):
         last = reconcile.run_passes(
             run_one, once=once, interval=interval, stop=stop, emit=emit, metrics_path=metrics_file
         )
     if not once:
-        # Loop mode ends only on SIGTERM/SIGINT: a requested stop is a clean exit.
-        return 0
+        # Loop mode ends only on SIGTERM/SIGINT: a clean exit when it came between passes,
+        # an error when it cut a pass short (some corrections were not made).
+        return EXIT_ERROR if cut_short.is_set() else EXIT_OK
     return last.exit_code(detailed_exitcode=detailed_exitcode)
