@@ -65,7 +65,10 @@ export GIT_TERMINAL_PROMPT=0
 if [ ! -e "$RECONCILE_REPO_DIR/.git" ]; then
     : "${RECONCILE_GIT_URL:?$RECONCILE_REPO_DIR holds no clone; set RECONCILE_GIT_URL to clone it}"
     log "cloning $branch into $RECONCILE_REPO_DIR"
-    git clone --quiet --single-branch --branch "$branch" -- "$RECONCILE_GIT_URL" "$RECONCILE_REPO_DIR"
+    if ! git clone --quiet --single-branch --branch "$branch" -- "$RECONCILE_GIT_URL" "$RECONCILE_REPO_DIR"; then
+        log "cannot clone $branch of the config repository; no pass was run"
+        exit 1
+    fi
 fi
 cd "$RECONCILE_REPO_DIR"
 

@@ -4,12 +4,15 @@ sandbox, a real clone of a bare remote, `sh` (dash on Debian) with cron's bare e
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import http.server
 import json
 import os
 import shlex
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -279,3 +282,121 @@ def test_the_cron_entry_skips_a_run_while_the_previous_one_holds_the_lock(
     log = tmp_path / "srv" / "log" / "reconcile.log"
     assert log.read_text(encoding="utf-8") == ""
     assert sandbox.list_models() == []
+
+
+# ---- the CronJob's way: HTTPS with a push token read from a file ---------------------------
+
+
+class _GitHttp(http.server.BaseHTTPRequestHandler):
+    """git's smart HTTP protocol through `git http-backend`, behind Basic authentication."""
+
+    root: Path
+    expected: str  # the Authorization header a client with the token sends
+    refused = 0
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        if self.headers.get("Authorization") != self.expected:
+            type(self).refused += 1
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        path, _, query = self.path.partition("?")
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        env = {
+            "PATH": os.environ["PATH"],
+            "GIT_PROJECT_ROOT": str(self.root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "REMOTE_USER": "bot",  # pushes are served only to an authenticated user
+            "REQUEST_METHOD": self.command,
+            "PATH_INFO": path,
+            "QUERY_STRING": query,
+            "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+            "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+        }
+        out = subprocess.run(
+            ["git", "http-backend"], input=body, env=env, capture_output=True, check=True
+        ).stdout
+        head, _, payload = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.decode().split("\r\n"):
+            name, _, value = line.partition(": ")
+            if name.lower() == "status":
+                status = int(value.split()[0])
+            else:
+                headers.append((name, value))
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: object) -> None:
+        del format, args  # quiet
+
+
+@pytest.fixture
+def https_like_remote(remote: Path) -> Iterator[tuple[str, str]]:
+    """(url, token): the bare remote served over HTTP on loopback, refusing other tokens."""
+    token = "ghs_push_token_9d2b"
+    handler = type("Handler", (_GitHttp,), {})
+    handler.root = remote.parent
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    handler.expected = f"Basic {basic}"
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{remote.name}", token
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_cronjob_way_clones_and_pushes_with_a_token_file_never_written_to_git_config(
+    tmp_path: Path,
+    remote: Path,
+    bin_dir: Path,
+    token_file: Path,
+    sandbox: SandboxProcess,
+    https_like_remote: tuple[str, str],
+) -> None:
+    url, push_token = https_like_remote
+    git_token_file = tmp_path / "git-token"
+    git_token_file.write_text(push_token + "\n", encoding="utf-8")
+    clone = tmp_path / "work" / "gitops"
+    clone.parent.mkdir()  # the emptyDir: exists, and is empty
+    result = run_script(
+        bare_env(tmp_path, bin_dir, sandbox),
+        RECONCILE_REPO_DIR=str(clone),
+        RECONCILE_GIT_URL=url,
+        RECONCILE_TOKEN_FILE=str(token_file),
+        RECONCILE_GIT_TOKEN_FILE=str(git_token_file),
+    )
+    assert result.returncode == 0, result.stderr
+    assert git(remote, "log", "-1", "--format=%s", "main") == "tensormesh: reconcile [skip ci]"
+    live = {model["modelId"] for model in sandbox.list_models()}
+    assert entry_ids(remote_state(remote, tmp_path)) == live
+    assert push_token not in (clone / ".git" / "config").read_text(encoding="utf-8")
+    assert push_token not in result.stdout + result.stderr
+
+    # Without the token file, the same remote refuses: the token is what let us in.
+    refused = run_script(
+        bare_env(tmp_path, bin_dir, sandbox),
+        RECONCILE_REPO_DIR=str(tmp_path / "elsewhere"),
+        RECONCILE_GIT_URL=url,
+        RECONCILE_TOKEN_FILE=str(token_file),
+    )
+    assert refused.returncode == 1
+    assert "cannot clone main of the config repository" in refused.stderr
