@@ -21,6 +21,7 @@
 # the command line. --push also needs the remote's credentials inside the container (a
 # credential helper or an SSH agent socket mounted in); --commit and a push from the host
 # need none.
+# For reproducible builds, pin the base image by digest: python:3.12-slim@sha256:<digest>.
 FROM python:3.12-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
