@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint lint-examples typecheck contracts demo bench golden clean campaign
+.PHONY: test check lint typecheck contracts demo bench golden clean campaign
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,7 @@ lint: $(STAMP)
 # downloads its binary from github.com when it builds, so it is not a dev dependency), and
 # our own checks (Pod Security "restricted", least privilege, pinned sources).
 EXAMPLE_WORKFLOWS := examples/pipelines/github-actions.yml examples/schedule/github-actions-reconcile.yml
+.PHONY: lint-examples
 lint: lint-examples
 lint-examples: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(EXAMPLE_WORKFLOWS)
