@@ -96,6 +96,7 @@ def read_file(path: str, *, root: str, limit: int) -> bytes:
     Raises RefusedFile, or OSError when the file cannot be opened or read.
     """
     real = resolve_inside(path, root)
+    _check_stat(os.stat(real), limit)  # before open: a socket or device is never opened
     try:
         fd = os.open(real, _OPEN_FLAGS)
     except OSError as exc:
@@ -103,7 +104,7 @@ def read_file(path: str, *, root: str, limit: int) -> bytes:
             raise RefusedFile("it changed into a symlink while being read") from exc
         raise
     try:
-        _check_stat(os.fstat(fd), limit)
+        _check_stat(os.fstat(fd), limit)  # again: what was opened, not what was looked at
         chunks: list[bytes] = []
         remaining = limit + 1  # one byte more tells a file that grew (or lied in st_size)
         while remaining > 0:
