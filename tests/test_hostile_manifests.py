@@ -296,3 +296,25 @@ def test_hostile_manifest_is_one_clear_error_in_validate_and_plan(
 
 def test_corpus_is_not_trivially_small() -> None:
     assert len(CORPUS) >= 40
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "case_id",
+    ["manifest-fifo", "secret-proc-environ", "nan-in-model-spec", "gpu-count-beyond-int64"],
+)
+def test_apply_refuses_the_same_before_any_call(sandbox, tmp_path: Path, case_id: str) -> None:
+    folder = tmp_path / "repo" / "deploy"
+    folder.mkdir(parents=True)
+    case = CORPUS[case_id]
+    culprit = case.build(folder).relative_to(tmp_path)
+    (folder / "fine.yaml").write_text(VALID.format(name="fine"))  # no partial apply either
+    result = run_cli(
+        ["apply", str(folder.relative_to(tmp_path)), "--state", "state.json", "--no-wait"],
+        env={**sandbox.env, "HOSTILE_CANARY": CANARY},
+        cwd=tmp_path,
+        timeout=TIMEOUT,
+    )
+    _assert_one_clear_failure(result, culprit, case.fragment)
+    assert sandbox.token not in result.stdout + result.stderr
+    assert sandbox.stats()["createCalls"] == 0
