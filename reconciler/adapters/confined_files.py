@@ -24,11 +24,53 @@ class RefusedFile(Exception):
     """A file this program will not read; the message says why, never what it holds."""
 
 
-def config_root(folder: str) -> str:
+class Resolver:
+    """os.path.realpath for many files of few folders, each folder resolved once.
+
+    Lives for one pass over a manifest set (links may change between passes). A file's
+    real path is its folder's plus its name unless the name is a symlink; the lstat
+    that tells is kept, and is the file's stat too.
+    """
+
+    __slots__ = ("_folders", "_paths")
+
+    def __init__(self) -> None:
+        self._folders: dict[str, str] = {}
+        self._paths: dict[str, tuple[str, os.stat_result | None]] = {}
+
+    def realpath(self, path: str) -> str:
+        return self.resolve(path)[0]
+
+    def resolve(self, path: str) -> tuple[str, os.stat_result | None]:
+        """(real path, its stat when already known)."""
+        known = self._paths.get(path)
+        if known is not None:
+            return known
+        folder, name = os.path.split(path)
+        real: str
+        info: os.stat_result | None = None
+        if name in ("", ".", ".."):
+            real = os.path.realpath(path)
+        else:
+            real_folder = self._folders.get(folder)
+            if real_folder is None:
+                real_folder = self._folders[folder] = os.path.realpath(folder or ".")
+            real = os.path.join(real_folder, name)
+            try:
+                info = os.lstat(real)
+            except OSError:
+                info = None  # missing: its real path is the folder's plus its name
+            if info is not None and stat.S_ISLNK(info.st_mode):
+                real, info = os.path.realpath(real), None
+        self._paths[path] = (real, info)
+        return real, info
+
+
+def config_root(folder: str, resolver: Resolver | None = None) -> str:
     """The git work tree holding `folder` (nearest ancestor with a `.git` entry), else
     `folder` itself; absolute, symlinks resolved. No git process: one lstat per level."""
     # Cached by the real path: a relative `folder` means another place after a chdir.
-    return _root_of(os.path.realpath(folder))
+    return _root_of((resolver or Resolver()).realpath(folder))
 
 
 @functools.cache
@@ -48,15 +90,20 @@ def is_inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def resolve_inside(path: str, root: str) -> str:
-    """`path` with every symlink resolved; RefusedFile when it leaves `root`."""
-    real = os.path.realpath(path)
+def resolve_inside(
+    path: str, root: str, resolver: Resolver | None = None
+) -> tuple[str, os.stat_result]:
+    """(`path` with every symlink resolved, its stat); RefusedFile when it leaves `root`.
+
+    Raises OSError (FileNotFoundError...) when the resolved file cannot be looked at.
+    """
+    real, info = (resolver or Resolver()).resolve(path)
     if not is_inside(real, root):
         raise RefusedFile(
             f"it resolves to {real}, outside the config repository {root}; "
             "keep it inside the repository (no absolute paths, '..' or symlinks leading out)"
         )
-    return real
+    return real, os.stat(real) if info is None else info
 
 
 def describe_kind(mode: int) -> str | None:
@@ -82,21 +129,21 @@ def _check_stat(info: os.stat_result, limit: int) -> None:
         raise RefusedFile(f"it is {info.st_size} bytes, over the limit of {limit} bytes")
 
 
-def check_file(path: str, *, root: str, limit: int) -> None:
+def check_file(path: str, *, root: str, limit: int, resolver: Resolver | None = None) -> None:
     """Refuse what `read_file` would refuse, looking only (stat, never open).
 
     Raises RefusedFile, or OSError (FileNotFoundError...) when the file cannot be looked at.
     """
-    _check_stat(os.stat(resolve_inside(path, root)), limit)
+    _check_stat(resolve_inside(path, root, resolver)[1], limit)
 
 
-def read_file(path: str, *, root: str, limit: int) -> bytes:
+def read_file(path: str, *, root: str, limit: int, resolver: Resolver | None = None) -> bytes:
     """The bytes of a regular file inside `root`, at most `limit` of them.
 
     Raises RefusedFile, or OSError when the file cannot be opened or read.
     """
-    real = resolve_inside(path, root)
-    _check_stat(os.stat(real), limit)  # before open: a socket or device is never opened
+    real, info = resolve_inside(path, root, resolver)
+    _check_stat(info, limit)  # before open: a socket or device is never opened
     try:
         fd = os.open(real, _OPEN_FLAGS)
     except OSError as exc:

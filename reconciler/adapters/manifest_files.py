@@ -27,10 +27,10 @@ def find_manifest_files(paths: Sequence[str]) -> tuple[str, ...]:
 
     Paths keep the form the user gave (relative stays relative) so messages match.
     """
-    return tuple(sorted(_discover(paths)))
+    return tuple(sorted(_discover(paths, confined_files.Resolver())))
 
 
-def _discover(paths: Sequence[str]) -> dict[str, str]:
+def _discover(paths: Sequence[str], resolver: confined_files.Resolver) -> dict[str, str]:
     """Path as shown -> the config repository it must stay inside."""
     missing = [path for path in paths if not os.path.exists(path)]
     if missing:
@@ -39,10 +39,10 @@ def _discover(paths: Sequence[str]) -> dict[str, str]:
     found: dict[str, tuple[str, str]] = {}  # real path -> (as shown, root): read once
     for path in paths:
         folder = path if os.path.isdir(path) else os.path.dirname(path) or "."
-        root = confined_files.config_root(folder)
+        root = confined_files.config_root(folder, resolver)
         files = _walk(path, root, set()) if os.path.isdir(path) else [path]
         for file in files:
-            found.setdefault(os.path.realpath(file), (file, root))
+            found.setdefault(resolver.realpath(file), (file, root))
     if not found:
         raise UsageError(
             f"no *.yaml or *.yml files found under {', '.join(paths)}; "
@@ -81,15 +81,16 @@ def check_manifests(
     paths: Sequence[str],
 ) -> tuple[tuple[DesiredModel, ...], tuple[Issue, ...], int]:
     """(valid entries sorted by name, every issue sorted by place, number of files read)."""
-    files = _discover(paths)
+    resolver = confined_files.Resolver()  # one pass: each folder resolved once
+    files = _discover(paths, resolver)
     documents: list[validate.ManifestDocument] = []
     issues: list[Issue] = []
     for file in sorted(files):
-        loaded = _read(file, files[file])
+        loaded = _read(file, files[file], resolver)
         documents.extend(loaded.documents)
         issues.extend(loaded.issues)
     result = validate.check_documents(documents, schema_files.load_validators())
-    issues.extend(secrets.check_secret_files(documents))
+    issues.extend(secrets.check_secret_files(documents, resolver))
     all_issues = tuple(sorted({*issues, *result.issues}))
     return result.desired, all_issues, len(files)
 
@@ -102,9 +103,11 @@ def load_desired(paths: Sequence[str]) -> tuple[DesiredModel, ...]:
     return desired
 
 
-def _read(file: str, root: str) -> yaml_loader.LoadResult:
+def _read(file: str, root: str, resolver: confined_files.Resolver) -> yaml_loader.LoadResult:
     try:
-        data = confined_files.read_file(file, root=root, limit=MAX_MANIFEST_BYTES)
+        data = confined_files.read_file(
+            file, root=root, limit=MAX_MANIFEST_BYTES, resolver=resolver
+        )
     except confined_files.RefusedFile as exc:
         issue = Issue(Location(file), f"not read: {exc}", "$")
         return yaml_loader.LoadResult((), (issue,))

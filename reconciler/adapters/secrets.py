@@ -88,17 +88,21 @@ def fingerprint_available(
     return out
 
 
-def check_secret_files(documents: Sequence[ManifestDocument]) -> list[Issue]:
+def check_secret_files(
+    documents: Sequence[ManifestDocument], resolver: confined_files.Resolver | None = None
+) -> list[Issue]:
     """Offline check of every `fromFile`: inside the config repository, a regular file,
     at most 64 KiB. Looks without reading; a file not there yet (written by CI before
     apply) is not a problem here, as an unset variable is not."""
+    resolver = resolver or confined_files.Resolver()
     issues = []
     for document in documents:
         for field, target in _file_refs(document.content):
             path = os.path.join(document.base_dir, target)
             try:
+                root = confined_files.config_root(document.base_dir, resolver)
                 confined_files.check_file(
-                    path, root=confined_files.config_root(document.base_dir), limit=MAX_SECRET_BYTES
+                    path, root=root, limit=MAX_SECRET_BYTES, resolver=resolver
                 )
             except confined_files.RefusedFile as exc:
                 where: tuple[str | int, ...] = ("spec", field, "fromFile")
