@@ -121,3 +121,28 @@ def test_a_missing_file_is_an_os_error_not_a_refusal(tmp_path: Path) -> None:
         confined_files.check_file(str(tmp_path / "gone"), root=str(tmp_path), limit=10)
     with pytest.raises(FileNotFoundError):
         confined_files.read_file(str(tmp_path / "gone"), root=str(tmp_path), limit=10)
+
+
+def test_the_resolver_agrees_with_realpath(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "real" / "sub").mkdir(parents=True)
+    (tmp_path / "real" / "sub" / "f").write_text("x")
+    (tmp_path / "dirlink").symlink_to("real")
+    (tmp_path / "real" / "filelink").symlink_to("sub/f")
+    (tmp_path / "real" / "dangling").symlink_to("nowhere")
+    monkeypatch.chdir(tmp_path)
+    resolver = confined_files.Resolver()
+    for path in [
+        "real/sub/f",
+        "dirlink/sub/f",
+        "dirlink/filelink",
+        "real/dangling",
+        "real/missing",
+        "dirlink/../real/sub/f",
+        "real/sub/..",
+        "real/.",
+        "dirlink/",
+        "f",
+        str(tmp_path / "dirlink" / "filelink"),
+    ]:
+        assert resolver.realpath(path) == os.path.realpath(path), path
+        assert resolver.realpath(path) == os.path.realpath(path), path  # cached answer
