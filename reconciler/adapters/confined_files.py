@@ -99,8 +99,12 @@ def resolve_inside(
     """
     real, info = (resolver or Resolver()).resolve(path)
     if not is_inside(real, root):
+        # The target is named only when a symlink led there: a path as typed might be a
+        # pasted secret, and the file:line of the message already points at it.
+        typed = os.path.abspath(path)
+        where = "outside" if real == typed else f"through a symlink to {real}, outside"
         raise RefusedFile(
-            f"it resolves to {real}, outside the config repository {root}; "
+            f"it is {where} the config repository {root}; "
             "keep it inside the repository (no absolute paths, '..' or symlinks leading out)"
         )
     return real, os.stat(real) if info is None else info

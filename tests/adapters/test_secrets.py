@@ -111,3 +111,28 @@ def test_validate_looks_without_reading(tmp_path: Path) -> None:
     assert issues == ()
     with pytest.raises(SecretError, match="missing, unreadable or empty"):
         secrets.resolve_secrets(models, env={})
+
+
+CANARY = "hf_CANARY_pasted_token_123"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        CANARY,
+        f"[{CANARY}]",
+        f"{{{CANARY}: x}}",
+        f"{{fromEnv: {CANARY}-x}}",
+        f"{{fromEnv: {{x: {CANARY}}}}}",
+        f"{{fromFile: {CANARY}, fromEnv: HF}}",
+        f"{{fromFile: /{CANARY}}}",
+        f"{{fromFile: ../../{CANARY}}}",
+        f"{{fromFile: /tmp/{CANARY}/x}}",
+    ],
+)
+def test_no_validation_message_repeats_a_pasted_secret(tmp_path: Path, text: str) -> None:
+    (tmp_path / "m.yaml").write_text(MANIFEST.replace("{{fromFile: {target}}}", text))
+    _, issues, _ = manifest_files.check_manifests([str(tmp_path)])
+    assert issues, text
+    for issue in issues:
+        assert CANARY not in str(issue), str(issue)
