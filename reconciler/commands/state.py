@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from reconciler.adapters import state_lock, state_store
+from reconciler.adapters import state_file, state_lock, state_store
 from reconciler.commands.options import lock_timeout_option, state_option
 from reconciler.core import record
 from reconciler.core.errors import StateError, UsageError
@@ -86,7 +86,7 @@ def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
 @state_option
 def unlock_command(state_path: str) -> None:
     """Break the state lock left by a process that is gone."""
-    holder = state_lock.force_unlock(state_path)
+    holder = state_lock.force_unlock(state_file.resolve_path(state_path))
     if holder is None:
         click.echo(f"{state_path} was not locked.")
     else:

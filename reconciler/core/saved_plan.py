@@ -101,9 +101,10 @@ def saved_plan_from_json(obj: Mapping[str, Any], *, source: str) -> SavedPlan:
             tool_version=str(obj["toolVersion"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PlanFileError(
-            f"plan file {source} is malformed ({type(exc).__name__}: {exc}); make a new plan"
-        ) from exc
+        # A KeyError names a missing field; other messages may quote a value, which in a
+        # hand-edited file could be a pasted secret, so only their kind is shown.
+        what = f"no field {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise PlanFileError(f"plan file {source} is malformed ({what}); make a new plan") from exc
     for change in saved.plan.changes:
         model = change.desired
         # Each desired spec must still hash to its digest: an edited plan is not carried out.
