@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 
 from reconciler import __version__
-from reconciler.adapters import live_model, retry
+from reconciler.adapters import endpoint, live_model, retry
 from reconciler.adapters.http_transport import KeepAliveTransport
 from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
 from reconciler.adapters.retry import RetryPolicy
@@ -278,11 +278,11 @@ def connect(
             f"{TOKEN_ENV} is not set: export the control plane access token "
             "(from `tm auth login`) in that variable; it is never accepted as a flag"
         )
-    url = (api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL).strip()
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"the control plane URL {url!r} is not an http(s) URL: fix --api-url or {BASE_URL_ENV}"
-        )
+    token = endpoint.check_token(token, source=TOKEN_ENV)
+    url = endpoint.check_url(
+        api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL,
+        source="--api-url" if api_url else BASE_URL_ENV,
+    )
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     policy = _retry_policy(env.get(RETRY_BUDGET_ENV, "").strip())

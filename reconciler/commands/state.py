@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from reconciler.adapters import state_file, state_lock, state_store
-from reconciler.commands.options import lock_timeout_option, state_option
+from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
 from reconciler.core import record
 from reconciler.core.errors import StateError, UsageError
 from reconciler.core.model import RecordedEntry, State
@@ -97,7 +97,7 @@ def unlock_command(state_path: str) -> None:
 @click.argument("name")
 @click.argument("model_id")
 @state_option
-@click.option("--api-url", default=None, metavar="URL", help="Control plane URL.")
+@api_url_option
 @lock_timeout_option
 def import_command(
     name: str, model_id: str, state_path: str, api_url: str | None, lock_timeout: float
