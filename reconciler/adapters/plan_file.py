@@ -53,7 +53,7 @@ def read_plan_file(path: str | Path) -> SavedPlan:
 def parse_plan(data: bytes, *, source: str) -> SavedPlan:
     hint = "make a new plan with `tensormesh-reconciler plan PATH... --out FILE`"
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8").removeprefix("\ufeff")
         obj: Any = strict_json.loads(text)
         strict_json.check_depth(text, [obj], depth=1)
     except UnicodeDecodeError as exc:

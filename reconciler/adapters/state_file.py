@@ -89,7 +89,8 @@ def parse_state(data: bytes, *, source: str) -> State:
     if not data.strip():
         raise StateError(f"state file {source} is empty (truncated?); {hint}")
     try:
-        text = data.decode("utf-8")
+        # An editor's byte-order mark is harmless; the next save drops it.
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise StateError(
             f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"

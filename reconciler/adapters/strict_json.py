@@ -24,6 +24,7 @@ _INT64 = (-(2**63), 2**63 - 1)
 _MAX_INT_CHARS = 20  # "-9223372036854775808"
 _MAX_KEY_SHOWN = 40
 _MAX_PATH_PARTS = 8
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class BadJson(Exception):
@@ -42,10 +43,17 @@ class _Refused(Exception):
 def loads(text: str) -> Any:
     """The document in `text`; BadJson for refused content, JSONDecodeError for bad syntax."""
     try:
-        return _DECODER.decode(text)
+        document = _DECODER.decode(text)
     except (_Refused, RecursionError) as exc:
         located = _locate(text)
         raise located or BadJson(str(exc) or "nested too deeply") from None
+    # A lone surrogate escape decodes to a str that cannot be printed or written as UTF-8.
+    # The scan for its escape is cheap; only a hit pays for the exact, located check.
+    if _SURROGATE_ESCAPE.search(text):
+        located = _locate(text)
+        if located is not None:
+            raise located
+    return document
 
 
 def check_depth(text: str, values: Iterable[Any], *, depth: int) -> None:
@@ -142,6 +150,10 @@ def _step(stack: list[_Frame], match: re.Match[str]) -> str | None:
         elif lexeme == ":" and top is not None:
             top.expect_key = False
         return None
+    if match.lastgroup == "string":
+        text = json.loads(lexeme) if "\\" in lexeme else lexeme
+        if any("\ud800" <= char <= "\udfff" for char in text):
+            return "a string with a lone UTF-16 surrogate escape, which is not text"
     if match.lastgroup == "string" and top is not None and top.keys is not None:
         if top.expect_key:
             key = json.loads(lexeme)
