@@ -112,6 +112,8 @@ def run_reconcile(
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
+    # A bad token or URL is one usage error now, not a failed pass every --interval.
+    http_api.connect(api_url, concurrency=concurrency).close()
     logs.setup_logging(log_format)
     options = reconcile.PassOptions(
         prune=prune,
