@@ -23,8 +23,7 @@ if TYPE_CHECKING:
 
 _SOURCE_DIR = Path(__file__).resolve().parents[2] / "schemas"
 _MAX_VALUE_CHARS = 60
-# A value under one of these keys may be a secret pasted where a reference or fingerprint
-# belongs: it is described (type, length), never shown.
+# Under these keys even the names of unexpected fields are not shown.
 _SECRET_KEYS = frozenset({"secrets", "fingerprint", "hfToken", "apiKey", "token"})
 
 
@@ -95,7 +94,9 @@ def _json_path(error: ValidationError) -> str:
 
 def _what_is_wrong(error: ValidationError) -> str:
     kind = error.validator
-    shown = _describe(error.instance) if _secret_bearing(error) else _clip(error.instance)
+    # A string is described, never shown: in a hand-edited file it may be a secret pasted
+    # where a fingerprint or an ID belongs. Numbers, booleans and null are shown.
+    shown = _describe(error.instance) if isinstance(error.instance, str) else _clip(error.instance)
     if kind == "type":
         return f"must be of type {error.validator_value}, not {_json_type(error.instance)}"
     if kind == "required":
