@@ -30,8 +30,9 @@ FLAG_CASES: list[tuple[list[str], str, str]] = [
     *[(["reconcile", "M", "--once"], "--wait-timeout", value) for value in ("nan", "inf")],
     *[(["reconcile", "M", "--once"], "--lock-timeout", value) for value in ("nan", "-inf")],
     *[(["reconcile", "M", "--once"], "--concurrency", value) for value in ("0", "nan")],
-    (["reconcile", "M", "--once"], "--metrics-file", "/nonexistent/x.prom"),
-    (["reconcile", "M", "--once"], "--metrics-file", "/nonexistent/deeper/x.prom"),
+    # MISSING: a folder that does not exist under the test's tmp_path.
+    (["reconcile", "M", "--once"], "--metrics-file", "MISSING/x.prom"),
+    (["reconcile", "M", "--once"], "--metrics-file", "MISSING/deeper/x.prom"),
     (["state", "rm", "x"], "--lock-timeout", "nan"),
     (["state", "import", "x", "m-1"], "--lock-timeout", "inf"),
     *[
@@ -98,6 +99,7 @@ def test_bad_flag_value_is_a_one_line_usage_error(
     value: str,
 ) -> None:
     args = [("m" if arg == "M" else arg) for arg in command]
+    value = value.replace("MISSING", str(workspace / "missing"))
     state = workspace / "s.json"
     code = main(
         [*args, "--state", str(state), flag, value]
@@ -112,7 +114,7 @@ def test_bad_flag_value_is_a_one_line_usage_error(
     err = one_line_error(code, captured.out, captured.err)
     assert f"'{flag}'" in err
     assert not list(workspace.glob("s.json*")), "nothing read, locked or written"
-    assert not Path("/nonexistent").exists()
+    assert not (workspace / "missing").exists(), "no folder is created"
     if flag == "--token" and value:
         assert value not in err
 

@@ -51,8 +51,7 @@ scalars = (
 values = st.recursive(
     scalars,
     lambda children: (
-        st.lists(children, max_size=3)
-        | st.dictionaries(st.text(max_size=8), children, max_size=3)
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
     ),
     max_leaves=8,
 )
