@@ -359,6 +359,11 @@ def _plan_cases(text: str) -> list[tuple[str, str, str]]:
         ),
         ("secret-as-fingerprint", json.dumps(doc), r"fingerprint: a string of \d+ characters"),
         ("truncated", text[: len(text) // 2], r"not valid JSON"),
+        (
+            "future-version-secret-tool",
+            json.dumps({**json.loads(text), "formatVersion": 2, "toolVersion": SECRET}),
+            r"newer tensormesh-reconciler \(unknown version;",
+        ),
     ]
 
 
