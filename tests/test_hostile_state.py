@@ -379,3 +379,23 @@ def test_hostile_plan_files_are_one_clean_error(
             code, out, err = run(args, capsys)
             assert_one_clean_error(code, out, err, names=f"plan file {path}", expected=expected)
     assert state.read_bytes() == GOLDEN.read_bytes()
+
+
+def test_the_deepest_spec_a_manifest_allows_is_read_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Nothing we write is refused: a manifest nests at most yaml_loader.MAX_DEPTH levels."""
+    from reconciler.adapters import state_file, yaml_loader
+
+    doc = golden_doc()
+    deep: object = 1
+    for _ in range(yaml_loader.MAX_DEPTH - 1):  # the spec itself is the first level
+        deep = {"a": deep}
+    doc["entries"]["qwen-32b"]["spec"]["modelSpec"] = deep
+    state = tmp_path / "s.json"
+    state.write_text(json.dumps(doc), encoding="utf-8")
+    loaded = state_file.load_state(state)
+    state_file.save_state(state, loaded)
+    assert state_file.load_state(state) == loaded
+    assert main(["state", "list", "--state", str(state)]) == 0
+    capsys.readouterr()
