@@ -155,8 +155,8 @@ def _settle(
     env: Mapping[str, str],
 ) -> State:
     """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
-    store.ensure_on_disk()
-    with connected(connect) as api:
+    with connected(connect) as api:  # a bad token or URL is refused before anything is written
+        store.ensure_on_disk()
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         wanted = {model.name for model in desired}
         settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
@@ -178,8 +178,9 @@ def execute(
     secret_values = secrets.resolve_secrets(needed, env)
     # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
     # or a full disk at any later point: on a first apply they exist only in memory so far.
-    store.ensure_on_disk()
+    # Connecting makes no call; a bad token or URL is refused before anything is written.
     with connected(connect) as api:
+        store.ensure_on_disk()
         state = store.state
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         if any(c.desired is None or c.desired.user_id is None for c in plan.changes):

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from reconciler import __version__
-from reconciler.adapters import http_settings, live_model, retry
+from reconciler.adapters import endpoint, http_settings, live_model, retry
 from reconciler.adapters.http_transport import AnswerRefused, BoundedTransport, KeepAliveTransport
 from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
 from reconciler.adapters.retry import RetryPolicy
@@ -326,23 +326,11 @@ def connect(
             f"{TOKEN_ENV} is not set: export the control plane access token "
             "(from `tm auth login`) in that variable; it is never accepted as a flag"
         )
-    bad = next((i for i, char in enumerate(token) if not "!" <= char <= "~"), None)
-    if bad is not None:
-        # Never echoed: it is the secret. A pasted CR/LF or a curly quote is the usual cause.
-        raise UsageError(
-            f"{TOKEN_ENV} holds a space, control or non-ASCII character (at position {bad + 1} "
-            f"of {len(token)}); an access token is printable ASCII: export it again"
-        )
-    url = (api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL).strip()
-    if not url.isprintable() or not url.isascii() or " " in url:
-        raise UsageError(
-            f"the control plane URL {live_model.clean_text(url)[:200]!r} holds a space, control "
-            f"or non-ASCII character: fix --api-url or {BASE_URL_ENV}"
-        )
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"the control plane URL {url!r} is not an http(s) URL: fix --api-url or {BASE_URL_ENV}"
-        )
+    token = endpoint.check_token(token, source=TOKEN_ENV)
+    url = endpoint.check_url(
+        api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL,
+        source="--api-url" if api_url else BASE_URL_ENV,
+    )
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     policy = _retry_policy(env.get(RETRY_BUDGET_ENV, "").strip())

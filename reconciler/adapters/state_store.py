@@ -50,8 +50,11 @@ class StateStore:
 
     @classmethod
     def open(cls, path: str | Path, *, command: str, lock_timeout: float = 60.0) -> StateStore:
-        """Take the lock, then load the file and replay a journal left by an interrupted run."""
-        path = Path(path)
+        """Take the lock, then load the file and replay a journal left by an interrupted run.
+
+        A symlinked state file is followed: lock, journal and writes all go beside its target.
+        """
+        path = state_file.resolve_path(path)
         lock = StateLock(path, command=command, timeout=lock_timeout)
         lock.acquire()
         try:

@@ -10,7 +10,14 @@ import threading
 import click
 
 from reconciler.commands import signals
-from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.commands.options import (
+    SECONDS,
+    FiniteFloat,
+    api_url_option,
+    check_output_folder,
+    lock_timeout_option,
+    state_option,
+)
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 
@@ -21,7 +28,7 @@ from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 @click.option("--once", is_flag=True, help="Run one pass and exit with its code.")
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0.1),
+    type=FiniteFloat(0.1, unit="number of seconds"),
     default=300.0,
     show_default=True,
     help="Seconds between passes (±10% jitter).",
@@ -48,7 +55,11 @@ from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
     show_default=True,
     help="Logs on stderr: plain text or one JSON object per line.",
 )
-@click.option("--metrics-file", help="Write Prometheus metrics here after each pass.")
+@click.option(
+    "--metrics-file",
+    callback=check_output_folder,
+    help="Write Prometheus metrics here after each pass (its folder must exist).",
+)
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 256),
@@ -65,7 +76,7 @@ from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 )
 @click.option(
     "--wait-timeout",
-    type=click.FloatRange(0),
+    type=SECONDS,
     default=1800.0,
     show_default=True,
     help="Seconds to wait for MODEL_STATUS_UP with --wait.",
@@ -102,6 +113,8 @@ def run_reconcile(
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
+    # A bad token or URL is one usage error now, not a failed pass every --interval.
+    http_api.connect(api_url, concurrency=concurrency).close()
     logs.setup_logging(log_format)
     options = reconcile.PassOptions(
         prune=prune,

@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from reconciler.adapters import endpoint
+from reconciler.commands.options import PROBABILITY, SECONDS, FiniteFloat
 from reconciler.core.errors import UsageError
 from reconciler.sandbox.config import DEFAULT_TOKEN
 
@@ -31,10 +33,15 @@ def _enum_name(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
     return value
 
 
-def _probability(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        raise click.BadParameter(f"must be between 0 and 1, got {value}")
-    return value
+def _check_token(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if not value:
+        raise click.BadParameter("must not be empty", ctx, param)
+    try:
+        return endpoint.check_token(value, source="--token")
+    except UsageError as exc:
+        raise click.BadParameter(
+            "the token " + str(exc).removeprefix("--token "), ctx, param
+        ) from exc
 
 
 @click.command(name="sandbox")
@@ -50,27 +57,28 @@ def _probability(ctx: click.Context, param: click.Parameter, value: float) -> fl
     "--token",
     default=DEFAULT_TOKEN,
     show_default=True,
+    callback=_check_token,
     help="The bearer token clients must send.",
 )
 @click.option(
     "--ready-after",
     default=3.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     help="Seconds a new model stays MODEL_STATUS_INIT before UP.",
 )
 @click.option(
     "--deleted-linger",
     default=60.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     help="Seconds a deleted model stays listed as MODEL_STATUS_DELETED.",
 )
 @click.option(
     "--latency-ms",
     default=0.0,
     show_default=True,
-    type=click.FloatRange(min=0),
+    type=FiniteFloat(unit="number of milliseconds"),
     help="Answer every API request this many milliseconds after it arrived.",
 )
 @click.option(
@@ -84,21 +92,21 @@ def _probability(ctx: click.Context, param: click.Parameter, value: float) -> fl
     "--error-rate",
     default=0.0,
     show_default=True,
-    callback=_probability,
+    type=PROBABILITY,
     help="Probability of a 503 before any effect.",
 )
 @click.option(
     "--lose-create-rate",
     default=0.0,
     show_default=True,
-    callback=_probability,
+    type=PROBABILITY,
     help="Probability that a committed create answers 502.",
 )
 @click.option(
     "--fail-rate",
     default=0.0,
     show_default=True,
-    callback=_probability,
+    type=PROBABILITY,
     help="Probability that a new model ends MODEL_STATUS_FAILED.",
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the fault sequence.")
@@ -228,8 +236,6 @@ def command(
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise UsageError(_INSTALL_HINT) from exc
-    if not token:
-        raise UsageError("--token must not be empty")
     from reconciler.sandbox.catalog import CLOUD_PROVIDERS
     from reconciler.sandbox.config import ApiShape, SandboxConfig
     from reconciler.sandbox.faults import FaultKnobs, check_knobs

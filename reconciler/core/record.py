@@ -59,7 +59,9 @@ class JournalRecord:
             else:
                 raise StateError(f"journal record has unknown op {op!r}; expected one of {OPS}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StateError(f"journal record is malformed ({type(exc).__name__}: {exc})") from exc
+            # Only the kind of error: its message may quote a value (a pasted secret?).
+            what = f"no field {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+            raise StateError(f"journal record is malformed ({what})") from exc
         return cls(op=op, name=name, payload=payload)
 
 
