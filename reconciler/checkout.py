@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reconciler.adapters.git_repo import GitRepo
-from reconciler.core.errors import StaleCheckoutError
+from reconciler.adapters.state_lock import StateLock
+from reconciler.core.errors import GitError, StaleCheckoutError
 from reconciler.core.model import State
 
 
@@ -44,3 +45,16 @@ def check_fresh(checkout: Checkout | None, state: State, *, command: str) -> Non
 def recorded_revision(checkout: Checkout | None) -> str | None:
     """What a state saved now records as its revision (None: keep what it had)."""
     return None if checkout is None else checkout.head
+
+
+def pull(checkout: Checkout | None, state_path: str, *, lock_timeout: float) -> Checkout:
+    """`reconcile --pull`: `git pull --ff-only` under the state lock (the pull may rewrite the
+    state file, which no writer of this clone may be saving meanwhile); the new checkout."""
+    if checkout is None:
+        raise GitError(
+            "--pull needs the manifests in a git clone, but the first PATH is not inside one; "
+            "drop --pull or point PATH at a clone"
+        )
+    with StateLock(state_path, command="reconcile --pull", timeout=lock_timeout):
+        checkout.repo.pull_fast_forward()
+    return Checkout(checkout.repo, checkout.repo.head())

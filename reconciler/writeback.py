@@ -29,6 +29,7 @@ class WritebackOptions:
     prefix: str = DEFAULT_PREFIX
     skip_ci: bool = True
     push_attempts: int = 3
+    verb: str = "apply"  # the command named in the subject
 
     @property
     def enabled(self) -> bool:
@@ -42,7 +43,7 @@ class WritebackResult:
 
 
 def commit_message(
-    result: ApplyResult, *, prefix: str = DEFAULT_PREFIX, skip_ci: bool = True
+    result: ApplyResult, *, prefix: str = DEFAULT_PREFIX, skip_ci: bool = True, verb: str = "apply"
 ) -> str:
     """Subject `tensormesh: apply 2 created, 1 replaced [skip ci]`; one body line per entry.
 
@@ -50,7 +51,7 @@ def commit_message(
     """
     counts = result.counts()
     parts = [f"{counts[key]} {key}" for key in _CHANGED if counts.get(key)]
-    subject = f"{prefix.strip()} apply {', '.join(parts) or 'state updated'}".strip()
+    subject = f"{prefix.strip()} {verb} {', '.join(parts) or 'state updated'}".strip()
     if result.interrupted:
         subject += " (interrupted)"
     if skip_ci:
@@ -104,7 +105,9 @@ def write_back(
     """Commit the state file if it changed, then push if asked; a no-op apply commits nothing.
 
     Call it with the state lock held."""
-    message = commit_message(result, prefix=options.prefix, skip_ci=options.skip_ci)
+    message = commit_message(
+        result, prefix=options.prefix, skip_ci=options.skip_ci, verb=options.verb
+    )
     path = Path(state_path)
     commit = repo.commit_file(path, message)
     if commit is None or not options.push:
