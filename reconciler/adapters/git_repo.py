@@ -305,8 +305,10 @@ def _user_attributes(repo: GitRepo) -> list[str]:
 
 def _rebase_failure(output: str) -> str:
     """The state merge driver's own words (which entries conflict) when it spoke, else git's."""
-    driver = [line.strip() for line in output.splitlines() if "cannot merge" in line]
-    return " / ".join(driver) if driver else summarize(output)
+    lines = output.splitlines()
+    named = [line.strip() for line in lines if "cannot merge" in line]
+    named = named or [line.strip() for line in lines if line.startswith("CONFLICT")]
+    return _URL_CREDENTIALS.sub(r"\1***@", " / ".join(named)) if named else summarize(output)
 
 
 def summarize(stderr: str, *, max_chars: int = 400) -> str:
