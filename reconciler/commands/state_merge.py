@@ -28,8 +28,8 @@ DRIVER_NAME = "tensormesh-state"
 def merge_driver_command(base: str, ours: str, theirs: str) -> int:
     """Merge state files for git (BASE OURS THEIRS = %O %A %B); the result replaces OURS."""
     shown = "the state file"
-    ours_state = _read_side(ours, f"our {shown}")
-    theirs_state = _read_side(theirs, f"their {shown}")
+    ours_state = _read_side(ours, "our side of the merge")
+    theirs_state = _read_side(theirs, "their side of the merge")
     revision = merge_state.pick_revision(
         ours_state.revision, theirs_state.revision, is_ancestor=_is_ancestor
     )
@@ -53,9 +53,9 @@ def merge_driver_command(base: str, ours: str, theirs: str) -> int:
 
 def _read_side(path: str, what: str) -> State:
     try:
-        return state_file.parse_state(Path(path).read_bytes(), source=what)
+        return state_file.parse_state(Path(path).read_bytes(), source=f"{path} ({what})")
     except OSError as exc:
-        raise StateError(f"cannot read {what} ({path}): {exc.strerror or exc}") from exc
+        raise StateError(f"cannot read {path} ({what}): {exc.strerror or exc}") from exc
 
 
 def _read_base(path: str) -> State | None:
@@ -67,7 +67,7 @@ def _read_base(path: str) -> State | None:
     if not data.strip():
         return None
     try:
-        return state_file.parse_state(data, source="the common ancestor's state file")
+        return state_file.parse_state(data, source=f"{path} (the common ancestor)")
     except StateError as exc:
         # A damaged ancestor only loses the three-way view: merge both sides as a union.
         click.echo(f"warning: {exc}; merging without it", err=True)
