@@ -121,13 +121,16 @@ def run_rounds(tmp: Path, sandbox: SandboxProcess, rounds: int, figures: Figures
 
 
 def change_own_models(work: Path, who: str, number: int) -> None:
-    """A new model, a replace of the one added two rounds ago, a prune of the one before."""
+    """A new model, a replace of the one added two rounds ago, a prune of the one before.
+
+    Names sort next to the other runner's (`r4-a`, `r4-b`): their entries are adjacent in
+    the state file, where a line-based merge of the two state commits conflicts."""
     folder = work / "manifests"
-    write_manifest(folder, f"{who}-{number}")
+    write_manifest(folder, f"r{number}-{who}")
     if number >= 2:
-        write_manifest(folder, f"{who}-{number - 2}", gpuCount=2)
+        write_manifest(folder, f"r{number - 2}-{who}", gpuCount=2)
     if number >= 4:
-        (folder / f"{who}-{number - 4}.yaml").unlink(missing_ok=True)
+        (folder / f"r{number - 4}-{who}.yaml").unlink(missing_ok=True)
     commit_all(work, f"round {number}: {who}'s change")
 
 

@@ -332,3 +332,13 @@ def test_outside_git_no_revision_is_recorded(sandbox, tmp_path: Path) -> None:  
     result = run_cli(["apply", "manifests", "--state", STATE, "--no-wait"], env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "revision" not in json.loads((tmp_path / STATE).read_text())
+
+
+def test_reconcile_push_commits_and_pushes_what_it_corrected(sandbox, clones) -> None:  # type: ignore[no-untyped-def]
+    remote, _, loop = clones
+    sandbox.delete_model(live(sandbox)["alpha"][0])
+    healed = reconcile(sandbox, loop, "--pull", "--push")
+    assert healed.returncode == 0, healed.stderr
+    assert git(remote, "log", "-1", "--format=%s", "main").startswith("tensormesh: reconcile ")
+    assert recorded(remote_state(remote)) == {"alpha": live(sandbox)["alpha"][0]}
+    assert git(loop, "status", "--porcelain", "--untracked-files=no") == ""
