@@ -42,7 +42,9 @@ class Figures:
     def must_be_zero(self) -> dict[str, int]:
         return {
             "duplicates": self.duplicates,
-            "live IDs missing from the remote state": self.missing_from_remote,
+            "live IDs missing from the remote state (summed over rounds)": (
+                self.missing_from_remote
+            ),
             "foreign models deleted": self.foreign_deleted,
             "state commits lost": self.pushes_lost,
         }
