@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.adapters import git_merge_driver
 from reconciler.core.errors import GitError
 
 GIT_TIMEOUT = 120.0
@@ -25,10 +24,6 @@ _STRICT_IDENTITY = ("-c", "user.useConfigOnly=true")
 _REJECTED = ("[rejected]", "non-fast-forward", "fetch first", "failed to push some refs")
 # https://user:token@host in a remote URL must never reach a message.
 _URL_CREDENTIALS = re.compile(r"(://)[^/@\s]+@")
-# The state file's merge driver (`state merge-driver`), as users install it and as our own
-# rebase configures it for the one command, so --push works without the user's config.
-MERGE_DRIVER = "tensormesh-state"
-_ATTRIBUTE_SPECIALS = re.compile(r"([*?\[\]\\])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +218,7 @@ class GitRepo:
                 f"{summarize(fetched.stderr)}; the state commit is kept locally: push it later "
                 "with `git pull --rebase && git push`"
             )
-        with self._merge_driver_config(state_path) as config:
+        with self._merge_settings(state_path) as config:
             result = self.run(*config, "rebase", "--quiet", "FETCH_HEAD", check=False)
         if result.returncode == 0:
             return
@@ -236,8 +231,25 @@ class GitRepo:
             "docs/state.md), resolve what it names, `git push`, then run plan again"
         )
 
-    def _merge_driver_config(self, state_path: Path | None) -> _DriverConfig:
-        return _DriverConfig(self, state_path)
+    def _merge_settings(self, state_path: Path | None) -> AbstractContextManager[list[str]]:
+        if state_path is None:
+            return nullcontext([])
+        return git_merge_driver.git_settings(
+            self.relative(state_path), user_attributes=self._global_attributes()
+        )
+
+    def _global_attributes(self) -> list[str]:
+        """The user's global attributes, which our `-c core.attributesFile` would hide."""
+        configured = self.run("config", "--path", "--get", "core.attributesFile", check=False)
+        if configured.returncode == 0 and configured.stdout.strip():
+            path = Path(configured.stdout.strip()).expanduser()
+        else:
+            config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+            path = Path(config_home) / "git" / "attributes"
+        try:
+            return path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            return []
 
     def relative(self, path: Path) -> str:
         try:
@@ -247,60 +259,6 @@ class GitRepo:
                 f"{path} is outside the git work tree {self.root}; keep the state file in "
                 "the repository to commit it"
             ) from exc
-
-
-class _DriverConfig:
-    """`git -c ...` settings that merge the state file with our driver for one command: an
-    attributes file naming the state file (plus the user's own global attributes), and the
-    driver's command line. Repository settings are left untouched."""
-
-    def __init__(self, repo: GitRepo, state_path: Path | None) -> None:
-        self._repo = repo
-        self._state_path = state_path
-        self._file: Path | None = None
-
-    def __enter__(self) -> tuple[str, ...]:
-        if self._state_path is None:
-            return ()
-        pattern = "/" + _ATTRIBUTE_SPECIALS.sub(r"\\\1", self._repo.relative(self._state_path))
-        if any(char.isspace() for char in pattern):
-            pattern = '"' + pattern.replace('"', '\\"') + '"'
-        lines = [*_user_attributes(self._repo), f"{pattern} merge={MERGE_DRIVER}"]
-        handle, name = tempfile.mkstemp(prefix="tensormesh-attributes-", text=True)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write("\n".join(lines) + "\n")
-        self._file = Path(name)
-        return (
-            "-c",
-            f"core.attributesFile={name}",
-            "-c",
-            f"merge.{MERGE_DRIVER}.name=tensormesh-reconciler state merge driver",
-            "-c",
-            f"merge.{MERGE_DRIVER}.driver={driver_command()}",
-        )
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is not None:
-            self._file.unlink(missing_ok=True)
-
-
-def driver_command() -> str:
-    """The driver's command line for this very installation (git runs it through a shell)."""
-    return f"{shlex.quote(sys.executable)} -m reconciler state merge-driver %O %A %B"
-
-
-def _user_attributes(repo: GitRepo) -> list[str]:
-    """The user's global attributes file, which our -c core.attributesFile would hide."""
-    configured = repo.run("config", "--path", "--get", "core.attributesFile", check=False)
-    if configured.returncode == 0 and configured.stdout.strip():
-        path = Path(configured.stdout.strip()).expanduser()
-    else:
-        config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-        path = Path(config_home) / "git" / "attributes"
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return []
 
 
 def _rebase_failure(output: str) -> str:

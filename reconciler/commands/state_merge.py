@@ -18,8 +18,6 @@ from reconciler.core.errors import GitError, StateError
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 from reconciler.core.model import State
 
-DRIVER_NAME = "tensormesh-state"
-
 
 @click.command(name="merge-driver")
 @click.argument("base", type=click.Path(dir_okay=False))
