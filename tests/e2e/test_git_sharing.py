@@ -342,3 +342,24 @@ def test_reconcile_push_commits_and_pushes_what_it_corrected(sandbox, clones) ->
     assert git(remote, "log", "-1", "--format=%s", "main").startswith("tensormesh: reconcile ")
     assert recorded(remote_state(remote)) == {"alpha": live(sandbox)["alpha"][0]}
     assert git(loop, "status", "--porcelain", "--untracked-files=no") == ""
+
+
+def test_a_rewritten_revision_is_replaced_by_one_every_clone_has(sandbox, clones) -> None:  # type: ignore[no-untyped-def]
+    """B applies from a local manifest commit while A's reconcile pushes a state change: B's
+    rebase rewrites that commit, so the revision B recorded exists nowhere else. The
+    write-back names the rebased state commit's parent instead."""
+    remote, a, b = clones
+    write_manifest(b / "manifests", "beta")
+    local = commit_all(b, "add beta")
+    sandbox.delete_model(live(sandbox)["alpha"][0])
+    healed = reconcile(sandbox, a, "--push")
+    assert healed.returncode == 0, healed.stderr
+    pushed = apply(sandbox, b, "--push")
+    assert pushed.returncode == 0, pushed.stderr
+    state = remote_state(remote)
+    assert state["revision"] != local
+    assert state["revision"] == git(remote, "rev-parse", "main^")
+    fresh = clone(remote, b.parent / "fresh", "fresh")
+    again = apply(sandbox, fresh)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "Apply complete: 2 unchanged.\n"
