@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from reconciler import checkout as git_checkout
 from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
 from reconciler.apply import (
@@ -31,6 +32,8 @@ from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
 
 ApiFactory = Callable[[], ModelsApi]
+# Runs after a changed state was saved, while the lock is still held: the git write-back.
+Publish = Callable[[ApplyResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,13 @@ def run_apply(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
 ) -> ApplyRun:
-    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    """Plan under the state lock, then carry it out, recording each outcome durably.
+
+    `checkout`: the manifests' git checkout, refused when stale and recorded as the
+    revision. `publish` runs after the save, still under the lock."""
     env = os.environ if env is None else env
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
@@ -132,20 +140,33 @@ def run_apply(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         if orphan_intents(state, {model.name for model in desired}):
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)  # what is about to happen, before the first call
-        return ApplyRun(
-            plan_run,
-            execute(
+            result = quiet_result(plan)
+        else:
+            show_plan(plan)  # what is about to happen, before the first call
+            result = execute(
                 plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
-            ),
-            store.commit(),
-        )
+            )
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
+
+
+def _save(
+    store: state_store.StateStore,
+    result: ApplyResult,
+    checkout: git_checkout.Checkout | None,
+    publish: Publish | None,
+) -> bool:
+    """Fold the journal into the state file, then publish it before the lock is released:
+    a write-back after the release raced other writers of this clone's state."""
+    written = store.commit(revision=git_checkout.recorded_revision(checkout))
+    if written and publish is not None:
+        publish(result)
+    return written
 
 
 def _settle(
@@ -230,6 +251,8 @@ def run_saved_plan(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -246,6 +269,7 @@ def run_saved_plan(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         # Checked under the lock: nobody can move the state between this check and the calls.
         why = saved_plan.describe_staleness(saved, state)
         if why is not None:
@@ -256,9 +280,10 @@ def run_saved_plan(
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
         if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)
-        result = execute(
-            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
-        )
-        return ApplyRun(plan_run, result, store.commit())
+            result = quiet_result(plan)
+        else:
+            show_plan(plan)
+            result = execute(
+                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+            )
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from reconciler import checkout as git_checkout
 from reconciler import heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
@@ -39,6 +40,9 @@ class PassOptions:
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
     lock_timeout: float = 60.0
+    pull: bool = False  # `git pull --ff-only` before each pass
+    # The git write-back of a pass that changed the state, run under the state lock.
+    publish: pipeline.Publish | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +105,18 @@ def run_pass(
     stop: threading.Event,
     env: Mapping[str, str],
 ) -> PassReport:
-    """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
+    """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
+    becomes the report's error."""
     seen: Refresh | None = None
     try:
+        checkout = git_checkout.find_checkout(paths, state_path)
+        if options.pull:
+            checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
             state = state_store.read_state(state_path)
+        # Before any call: a clone behind the state would undo newer work when correcting.
+        git_checkout.check_fresh(checkout, state, command="reconcile")
         seen = refresh_against(
             desired,
             state,
@@ -116,10 +126,18 @@ def run_pass(
         )
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
             return _report(number, seen, None, options, interrupted=stop.is_set())
-        seen, result = _correct(
-            seen, state_path, options=options, connect=connect, stop=stop, env=env
+        seen, result, published = _correct(
+            seen,
+            state_path,
+            options=options,
+            connect=connect,
+            stop=stop,
+            env=env,
+            checkout=checkout,
         )
-        return _report(number, seen, result, options, interrupted=stop.is_set())
+        report = _report(number, seen, result, options, interrupted=stop.is_set())
+        # Corrections made and recorded, but not pushed: report both.
+        return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
         if seen is None:
             return PassReport(number, detect_only=options.detect_only, error=str(exc))
@@ -136,10 +154,13 @@ def _correct(
     connect: pipeline.ApiFactory,
     stop: threading.Event,
     env: Mapping[str, str],
-) -> tuple[Refresh, ApplyResult | None]:
+    checkout: git_checkout.Checkout | None,
+) -> tuple[Refresh, ApplyResult | None, str | None]:
+    """Correct under the lock; also returns why publishing the state failed, if it did."""
     with state_store.StateStore.open(
         state_path, command="reconcile", lock_timeout=options.lock_timeout
     ) as store:
+        git_checkout.check_fresh(checkout, store.state, command="reconcile")
         if not record.same_content(store.state, seen.state):
             # Someone applied between our look and the lock: look again at what they wrote,
             # so we never "heal" an entry from a stale recorded model ID.
@@ -158,8 +179,14 @@ def _correct(
                 progress=_log_progress,
                 env=env,
             )
-        store.commit()
-    return seen, result
+        written = store.commit(revision=git_checkout.recorded_revision(checkout))
+        failure = None
+        if written and result is not None and options.publish is not None:
+            try:
+                options.publish(result)
+            except ReconcilerError as exc:
+                failure = str(exc)
+    return seen, result, failure
 
 
 def _report(

@@ -173,14 +173,19 @@ class StateStore:
         with self._mutex:
             state_file.save_state(self.path, self._base)  # no file: the base is a fresh state
 
-    def commit(self) -> bool:
-        """Save a changed state with serial + 1 and drop the journal; True when it wrote."""
+    def commit(self, *, revision: str | None = None) -> bool:
+        """Save a changed state with serial + 1 and drop the journal; True when it wrote.
+
+        `revision` (the git commit applied from) is recorded with a change; None keeps the
+        state's own. A revision alone is no change: it would commit on every run."""
         self.flush()
         with self._mutex:
             wrote = False
             current = self._snapshot()
             if not record.same_content(current, self._base):
-                saved = replace(current, serial=self._base.serial + 1)
+                saved = replace(
+                    current, serial=self._base.serial + 1, revision=revision or current.revision
+                )
                 state_file.save_state(self.path, saved)
                 self._base = saved
                 self._header = replace(saved, entries={}, intents={})

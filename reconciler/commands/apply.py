@@ -15,10 +15,12 @@ import click
 from reconciler.commands import output, signals
 from reconciler.commands.options import plan_options, refresh_option
 from reconciler.commands.plan import run_plan
+from reconciler.core.errors import GitError
 from reconciler.core.exit_codes import EXIT_ERROR
 
 if TYPE_CHECKING:
     from reconciler.core.model import Plan
+    from reconciler.core.outcome import ApplyResult
     from reconciler.writeback import WritebackOptions, WritebackResult
 
 
@@ -81,6 +83,7 @@ def run_apply(
     plan_path: str | None = None,
     writeback: WritebackOptions | None = None,
 ) -> int:
+    from reconciler import checkout as git_checkout
     from reconciler import pipeline
     from reconciler import writeback as git_writeback
     from reconciler.adapters import http_api
@@ -95,7 +98,19 @@ def run_apply(
     clients = signals.OpenClients()  # cut when a stop has waited its grace
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
+    checkout = git_checkout.find_checkout(paths, state_path)
     show_plan = _show_plan if output_format == "text" else _show_nothing
+    published: list[WritebackResult | GitError] = []
+
+    def publish(result: ApplyResult) -> None:
+        # Called under the state lock; a git failure is reported after the apply's summary.
+        if repo is None:
+            return
+        try:
+            published.append(git_writeback.write_back(repo, state_path, result, writeback))
+        except GitError as exc:
+            published.append(exc)
+
     with signals.stop_on_signals(
         stop,
         doing="starting no new calls, finishing and recording the ones in flight",
@@ -112,6 +127,8 @@ def run_apply(
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                checkout=checkout,
+                publish=publish,
             )
         else:
             run = pipeline.run_apply(
@@ -125,12 +142,16 @@ def run_apply(
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                checkout=checkout,
+                publish=publish,
             )
     plan, result = run.plan_run.plan, run.result
     output.emit_result(plan, result, output_format)
-    if repo is not None and run.state_written:
-        # IDs already recorded are committed even when some entries failed: they must not be lost.
-        done = git_writeback.write_back(repo, state_path, result, writeback)
+    # IDs already recorded were committed even when some entries failed: they must not be lost.
+    for done in published:
+        if isinstance(done, GitError):
+            click.echo(f"error: {done}", err=True)
+            return EXIT_ERROR
         _report_writeback(done)
     if result.failed:
         return EXIT_ERROR

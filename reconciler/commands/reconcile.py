@@ -4,8 +4,11 @@ every `--interval` seconds unless `--once`. Parses flags and wires; decides noth
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,6 +22,9 @@ from reconciler.commands.options import (
     state_option,
 )
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
+
+if TYPE_CHECKING:
+    from reconciler.core.outcome import ApplyResult
 
 
 @click.command("reconcile")
@@ -34,6 +40,17 @@ from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
     help="Seconds between passes (±10% jitter).",
 )
 @click.option("--detect-only", is_flag=True, help="Report drift; change nothing.")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="`git pull --ff-only` in the manifests' clone before each pass (a pass fails when "
+    "it cannot fast-forward).",
+)
+@click.option(
+    "--push",
+    is_flag=True,
+    help="Commit the state file when a pass changed it and push it (as `apply --push`).",
+)
 @click.option("--prune", is_flag=True, help="Delete entries removed from the manifests.")
 @click.option(
     "--output",
@@ -96,6 +113,8 @@ def run_reconcile(
     interval: float,
     detect_only: bool,
     prune: bool,
+    pull: bool = False,
+    push: bool = False,
     output_format: str,
     detailed_exitcode: bool,
     log_format: str,
@@ -116,11 +135,14 @@ def run_reconcile(
     # A bad token or URL is one usage error now, not a failed pass every --interval.
     http_api.connect(api_url, concurrency=concurrency).close()
     logs.setup_logging(log_format)
+    publish = _writeback(state_path, push=push and not detect_only)
     options = reconcile.PassOptions(
         prune=prune,
         detect_only=detect_only,
         apply=ApplyOptions(concurrency=concurrency, wait=wait, wait_timeout=wait_timeout),
         lock_timeout=lock_timeout,
+        pull=pull,
+        publish=publish,
     )
     stop = threading.Event()
     clients = signals.OpenClients()  # cut when a stop has waited its grace
@@ -154,3 +176,23 @@ def run_reconcile(
         # an error when it cut a pass short (some corrections were not made).
         return EXIT_ERROR if cut_short.is_set() else EXIT_OK
     return last.exit_code(detailed_exitcode=detailed_exitcode)
+
+
+def _writeback(state_path: str, *, push: bool) -> Callable[[ApplyResult], None] | None:
+    """The `--push` write-back, checked once before the first pass (as apply checks it)."""
+    from reconciler import writeback
+
+    options = writeback.WritebackOptions(push=push, verb="reconcile")
+    repo = writeback.prepare(state_path, options)
+    if repo is None:
+        return None
+    log = logging.getLogger("reconciler.reconcile")
+
+    def publish(result: ApplyResult) -> None:
+        done = writeback.write_back(repo, state_path, result, options)
+        if done.commit is not None:
+            log.info("committed the state file as %s", done.commit[:12])
+        if done.push is not None:
+            log.info("pushed to %s %s", done.push.target.remote, done.push.target.branch)
+
+    return publish

@@ -1,4 +1,4 @@
-"""`state` subcommands: list, show, rm, unlock and import recorded entries.
+"""`state` subcommands: list, show, rm, unlock and import recorded entries (and merge-driver).
 
 Thin: parses flags and prints; loading, locking and transitions live in the adapters and
 core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
@@ -16,6 +16,7 @@ import click
 
 from reconciler.adapters import secrets, state_file, state_lock, state_store
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.commands.state_merge import merge_driver_command
 from reconciler.core import adopt, record
 from reconciler.core.errors import StateError, UsageError
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
@@ -35,6 +36,9 @@ _LIST_FIELDS = (
 @click.group(name="state")
 def command() -> None:
     """Inspect and edit the recorded state."""
+
+
+command.add_command(merge_driver_command)
 
 
 @command.command(name="list")

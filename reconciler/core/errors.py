@@ -45,6 +45,10 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the state it was made from."""
 
 
+class StaleCheckoutError(ReconcilerError):
+    """The state was applied from a git revision this checkout does not have: pull first."""
+
+
 class PlanFileError(ReconcilerError):
     """A saved plan file is unreadable, corrupt, foreign or of an unknown version."""
 
