@@ -40,8 +40,15 @@ class _Dumper(yaml.SafeDumper):
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    # Several lines read best as a literal block; PyYAML falls back to quotes when it must.
-    style = "|" if "\n" in value else None
+    # Several lines read best as a literal block (PyYAML falls back to quotes when it must);
+    # anything else unprintable (NEL, U+2028, escapes) goes double-quoted, where every
+    # character has an escape and none is folded or taken for a line break.
+    lines = value.split("\n")
+    style: str | None = None
+    if len(lines) > 1 and all(line.isprintable() for line in lines):
+        style = "|"
+    elif not value.isprintable():
+        style = '"'
     return dumper.represent_scalar(STR_TAG, value, style=style)
 
 
