@@ -142,3 +142,36 @@ def test_schema_ref_points_at_the_nearest_schemas_folder(tmp_path: Path) -> None
     )
     assert manifest_writer.schema_ref_for(repo) == "schemas/modeldeployment.v1.json"
     assert manifest_writer.schema_ref_for(tmp_path / "elsewhere") == manifest_writer.SCHEMA_ID
+
+
+def test_zero_values_as_the_api_may_send_them_are_left_out() -> None:
+    """grpc-gateway may emit zero values (`""`, `"0"`, `{}`, `_UNSPECIFIED`) instead of
+    omitting them: they mean "not set" and must not become manifest fields."""
+    from reconciler.adapters.live_model import parse_model
+
+    live = parse_model(
+        {
+            "modelId": "m-1",
+            "modelName": "llama",
+            "status": "MODEL_STATUS_UP",
+            "description": "",
+            "modelPath": "meta-llama/Llama-3.1-8B-Instruct",
+            "gpuType": "GPU_TYPE_H100",
+            "gpuCount": "1",
+            "replicas": "0",
+            "modelSpec": {},
+            "infra": {
+                "cloudProvider": "CLOUD_PROVIDER_NEBIUS",
+                "nebiusRegion": "",
+                "lambdaRegion": "LAMBDA_REGION_UNSPECIFIED",
+                "onpremRegion": "",
+            },
+        }
+    )
+    draft = manifest_from_live(live, secret_envs={})
+    assert draft.document["spec"] == BASE
+    data = manifest_writer.render_manifest(draft, schema_ref="s.json", folder="m")
+    fields = [line for line in data.decode().splitlines() if not line.lstrip().startswith("#")]
+    for word in ("description", "Region", "modelSpec", "replicas", '""'):
+        assert not any(word in line for line in fields), word
+    assert read_back(data) == (draft.document, ())
