@@ -15,6 +15,8 @@ from reconciler.adapters import manifest_writer, schema_files, yaml_loader
 from reconciler.core import validate
 from reconciler.core.live_manifest import manifest_from_live
 from reconciler.core.model import LiveModel
+from reconciler.core.ownership import Mark, add_mark
+from tests.support.golden import assert_golden
 
 BASE = {
     "modelPath": "meta-llama/Llama-3.1-8B-Instruct",
@@ -175,3 +177,23 @@ def test_zero_values_as_the_api_may_send_them_are_left_out() -> None:
     for word in ("description", "Region", "modelSpec", "replicas", '""'):
         assert not any(word in line for line in fields), word
     assert read_back(data) == (draft.document, ())
+
+
+def test_a_written_manifest_as_people_read_it() -> None:
+    infra = {"cloudProvider": "CLOUD_PROVIDER_NEBIUS", "nebiusRegion": "NEBIUS_REGION_EU_NORTH1"}
+    model = LiveModel(
+        "00000000-0000-4000-8000-000000000001",
+        "llama-8b-chat",
+        "MODEL_STATUS_UP",
+        {
+            **BASE,
+            "infra": infra,
+            "description": add_mark("Chat model for search", Mark("l1", "n1")),
+            "modelSpec": {"args": ["--max-model-len", 8192]},
+        },
+    )
+    draft = manifest_from_live(model, secret_envs={"hfToken": "HF_TOKEN"})
+    data = manifest_writer.render_manifest(
+        draft, schema_ref="../../schemas/modeldeployment.v1.json", folder="deploy/models"
+    )
+    assert_golden("adopted-manifest.yaml", data.decode())
