@@ -257,6 +257,16 @@ def test_hostile_names_and_an_existing_file_are_reported_not_written(
     plan = run_cli(["plan", str(out / "fine-model.yaml"), "--state", str(state)])
     assert plan.returncode == 0 and "1 unchanged" in plan.stdout
 
+    # An adopt interrupted between writing the file and recording the model (as if): the
+    # next run recognises its own identical file and records the model from it.
+    written = (out / "fine-model.yaml").read_bytes()
+    assert run_cli(["state", "rm", "fine-model", "--state", str(state)]).returncode == 0
+    code, resumed, _ = adopt(args[1:], hostile_sandbox.env)
+    row = next(m for m in resumed["models"] if m["name"] == "fine-model")
+    assert code == 0 and row["result"] == "adopted" and row["written"] is False
+    assert (out / "fine-model.yaml").read_bytes() == written
+    assert set(state_file.load_state(state).entries) == {"fine-model"}
+
 
 def test_adopt_waits_for_an_apply_holding_the_lock(sandbox: SandboxProcess, tmp_path: Path) -> None:
     """A second actor: adopt queues behind an apply on the same state like any writer, then
