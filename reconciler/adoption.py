@@ -133,7 +133,13 @@ def _decide(
     rows = list(selection.skipped)
     entries: list[RecordedEntry] = []
     if selection.candidates and write:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create --out {options.out_dir}: {exc.strerror or exc}; "
+                "choose a folder you can write to"
+            ) from exc
     writer = _Writer(options, state, secret_values, write=write)
     for model in selection.candidates:
         row, entry = writer.adopt_one(model, owners[model.model_id])

@@ -95,6 +95,26 @@ def test_adopt_writes_manifests_that_plan_no_change_without_a_call(
     code, dry, _ = adopt(["--out", str(out), "--state", str(state), "--dry-run"], env)
     assert code == 0 and dry["dryRun"] is True
     assert not out.exists() and state.read_bytes() == state_before
+    # --user: exactly one call (the list), no whoami; --target/--exclude narrow by name.
+    requests = sandbox.stats()["requests"]
+    narrowed = ["--target", "llama-*", "--target", "qwen-*", "--exclude", "qwen-*"]
+    code, dry_user, _ = adopt(
+        [
+            "--out",
+            str(out),
+            "--state",
+            str(state),
+            "--dry-run",
+            "--user",
+            sandbox.user_id,
+            *narrowed,
+        ],
+        env,
+    )
+    assert code == 0 and results(dry_user) == {"llama-full": "adopted"}
+    assert dry_user["summary"]["notSelected"] == 4
+    assert sandbox.stats()["requests"] - requests == 1
+    assert not out.exists()
 
     code, document, _ = adopt(["--out", str(out), "--state", str(state)], env)
     assert code == 0, document
@@ -110,7 +130,7 @@ def test_adopt_writes_manifests_that_plan_no_change_without_a_call(
     # Reads only: no deploy, no delete; one whoami and one list call per run.
     after = sandbox.stats()
     assert (after["createCalls"], after["deletes"]) == (before["createCalls"], before["deletes"])
-    assert after["requests"] - before["requests"] == 4  # two runs (dry and real) x 2
+    assert after["requests"] - before["requests"] == 5  # dry and real runs x 2, --user x 1
 
     # The files: named after the models, schema comment first, unreported fields commented.
     assert sorted(os.listdir(out)) == ["llama-full.yaml", "ours-again.yaml", "qwen-min.yaml"]
