@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "Print a saved plan file."),
     "reconcile": ("reconcile", "Detect drift against the live API and correct it."),
     "state": ("state", "Inspect and edit the recorded state."),
+    "adopt": ("adopt", "Write manifests for running models and record them as owned."),
     "sandbox": ("sandbox", "Run the local Tensormesh control plane (for demos and tests)."),
 }
 
