@@ -20,6 +20,11 @@ def check_token(token: str, *, source: str) -> str:
                 f"{source} holds a control character ({_name(char)}) at position {position}: "
                 "set it to the token alone, without line breaks (value not shown)"
             )
+        if char == " ":
+            raise UsageError(
+                f"{source} holds a space at position {position}: tokens contain no spaces; "
+                "set it to the token alone (value not shown)"
+            )
         if char > "\x7e":
             raise UsageError(
                 f"{source} holds a non-ASCII character at position {position}: a control "
@@ -32,6 +37,12 @@ def check_url(url: str, *, source: str) -> str:
     """`url` without surrounding whitespace when it is a usable http(s) URL with a host."""
     url = url.strip()
     for position, char in enumerate(url, start=1):
+        if char.isprintable() and not char.isspace() and not char.isascii():
+            raise UsageError(
+                f"{source} holds a non-ASCII character ({_name(char)}) at position {position}; "
+                "a URL takes no control, space or non-ASCII characters (use the punycode "
+                f"host name); fix {source}"
+            )
         if not char.isprintable() or char.isspace():
             raise UsageError(
                 f"{source} holds a control or space character ({_name(char)}) at position "
