@@ -122,8 +122,12 @@ def run_apply(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
-    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    """Plan under the state lock, then carry it out, recording each outcome durably.
+
+    `vet` sees the plan before any call that changes anything and may refuse it by raising
+    (the cost check: feasibility, budget, balance warning)."""
     env = os.environ if env is None else env
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
@@ -138,6 +142,7 @@ def run_apply(
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        vet(plan)
         show_plan(plan)  # what is about to happen, before the first call
         return ApplyRun(
             plan_run,
@@ -224,6 +229,7 @@ def run_saved_plan(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -251,6 +257,7 @@ def run_saved_plan(
         plan_run = PlanRun(saved.desired, state, plan)
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
+        vet(plan)
         show_plan(plan)
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env

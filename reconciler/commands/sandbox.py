@@ -98,6 +98,12 @@ def _probability(ctx: click.Context, param: click.Parameter, value: float) -> fl
     help="Keep models in this JSON file across restarts (default: memory only).",
 )
 @click.option(
+    "--balance",
+    default="100.00",
+    show_default=True,
+    help="The amount GET /v1/billing/balance reports (a decimal, USD).",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,
@@ -118,6 +124,7 @@ def command(
     seed: int,
     data: Path | None,
     log_level: str,
+    balance: str,
 ) -> None:
     """Run the local Tensormesh control plane (default token: sandbox-token)."""
     try:
@@ -127,9 +134,12 @@ def command(
         raise UsageError(_INSTALL_HINT) from exc
     if not token:
         raise UsageError("--token must not be empty")
+    from reconciler.sandbox.app import money
     from reconciler.sandbox.config import SandboxConfig
     from reconciler.sandbox.faults import FaultKnobs
     from reconciler.sandbox.main import run_sandbox
+
+    money(balance, "USD")  # a bad amount fails here, naming the flag's value
 
     knobs = FaultKnobs(
         latency_ms=latency_ms,
@@ -149,5 +159,6 @@ def command(
             seed=seed,
             data=data,
             log_level=log_level,
+            balance=balance,
         )
     )

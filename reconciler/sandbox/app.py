@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,7 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reconciler.core.errors import UsageError
 from reconciler.sandbox import faults as faults_module
-from reconciler.sandbox.catalog import GPU_PRICING, MODEL_NAME_PATTERN, STATUS_FAILED
+from reconciler.sandbox.catalog import (
+    GPU_PRICING,
+    INACTIVE_PRICING,
+    MODEL_NAME_PATTERN,
+    STATUS_FAILED,
+)
 from reconciler.sandbox.config import SandboxConfig
 from reconciler.sandbox.faults import FaultInjector
 from reconciler.sandbox.gate import Gate
@@ -128,12 +134,20 @@ def create_app(config: SandboxConfig, store: ModelStore, injector: FaultInjector
     async def gpu_pricing(request: Request) -> JSONResponse:
         provider = request.query_params.get("cloudProvider")
         gpu_type = request.query_params.get("gpuType")
+        active_only = request.query_params.get("activeOnly") in ("true", "True", "TRUE", "1")
         rows = [
-            _price_row(p, g, nanos)
+            _price_row(p, g, nanos, active=(p, g) not in INACTIVE_PRICING)
             for (p, g), nanos in sorted(GPU_PRICING.items())
             if provider in (None, "", p) and gpu_type in (None, "", g)
         ]
+        if active_only:
+            rows = [row for row in rows if row["isActive"]]
         return JSONResponse({"pricing": rows})
+
+    @app.get("/v1/billing/balance")
+    async def balance(request: Request) -> JSONResponse:
+        caller(request.query_params.get("userId"))
+        return JSONResponse({"balance": money(config.balance, "USD")})
 
     @app.get("/_sandbox/stats")
     async def stats() -> JSONResponse:
@@ -185,7 +199,20 @@ async def _json_body(request: Request) -> Any:
         raise invalid(f"request body is not valid JSON: {exc}") from exc
 
 
-def _price_row(provider: str, gpu_type: str, nanos_total: int) -> dict[str, Any]:
+def _price_row(provider: str, gpu_type: str, nanos_total: int, *, active: bool) -> dict[str, Any]:
     units, nanos = divmod(nanos_total, 1_000_000_000)
-    money = {"currencyCode": "USD", "units": str(units), "nanos": nanos}
-    return {"gpuType": gpu_type, "cloudProvider": provider, "hourlyRate": money, "isActive": True}
+    rate = {"currencyCode": "USD", "units": str(units), "nanos": nanos}
+    return {"gpuType": gpu_type, "cloudProvider": provider, "hourlyRate": rate, "isActive": active}
+
+
+def money(amount: str, currency: str) -> dict[str, Any]:
+    """A decimal amount as google.type.Money: units a string, nanos with the same sign."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation as exc:
+        raise UsageError(f"balance {amount!r} is not a decimal amount (e.g. 100.00)") from exc
+    if not value.is_finite():
+        raise UsageError(f"balance {amount!r} is not a decimal amount (e.g. 100.00)")
+    units = int(value)
+    nanos = int((value - units) * 1_000_000_000)
+    return {"currencyCode": currency, "units": str(units), "nanos": nanos}

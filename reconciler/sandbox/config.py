@@ -31,6 +31,7 @@ class SandboxConfig:
     seed: int = 0
     data: Path | None = None
     log_level: str = "warning"
+    balance: str = "100.00"  # GET /v1/billing/balance, a decimal amount (USD)
 
     @property
     def user_id(self) -> str:
