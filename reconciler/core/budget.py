@@ -8,7 +8,7 @@ else. A limit without a currency applies to each currency on its own (never summ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from reconciler.core.cost import PlanCost
 from reconciler.core.errors import ReconcilerError
@@ -83,7 +83,8 @@ def balance_warning(balance: Money, cost: PlanCost, *, hours: Decimal) -> str | 
     hourly = cost.after_total(balance.currency)
     if hourly <= 0 or balance.nanos >= hourly * hours:
         return None
-    covered = (Decimal(balance.nanos) / Decimal(hourly)).quantize(Decimal("0.1"))
+    # Rounded down: a warning must not promise more hours than there are.
+    covered = (Decimal(balance.nanos) / Decimal(hourly)).quantize(Decimal("0.1"), ROUND_DOWN)
     covered = max(covered, Decimal(0))
     return (
         f"the account balance {balance} covers {covered} h of the new hourly total "
