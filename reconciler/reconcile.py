@@ -16,16 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import heap, pipeline
+from reconciler import costing, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
-from reconciler.core import correct, metrics, record
+from reconciler.core import budget, correct, cost, metrics, record
 from reconciler.core.drift import Drift, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
+from reconciler.core.pricing import PriceList
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -39,6 +40,7 @@ class PassOptions:
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
     lock_timeout: float = 60.0
+    cost: costing.CostOptions = field(default_factory=costing.CostOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +105,7 @@ def run_pass(
 ) -> PassReport:
     """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
     seen: Refresh | None = None
+    spend: cost.Spend | None = None
     try:
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
@@ -114,18 +117,23 @@ def run_pass(
             connect=connect,
             env=env,
         )
+        # One pricing read per pass: the live spend now, and the corrections' cost below.
+        prices = costing.load_prices(options.cost, connect)
+        spend = cost.live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
-            return _report(number, seen, None, options, interrupted=stop.is_set())
+            report = _report(number, seen, None, options, interrupted=stop.is_set())
+            return replace(report, spend=spend)
         seen, result = _correct(
-            seen, state_path, options=options, connect=connect, stop=stop, env=env
+            seen, state_path, options=options, connect=connect, stop=stop, env=env, prices=prices
         )
-        return _report(number, seen, result, options, interrupted=stop.is_set())
+        report = _report(number, seen, result, options, interrupted=stop.is_set())
+        return replace(report, spend=spend)
     except ReconcilerError as exc:
         if seen is None:
             return PassReport(number, detect_only=options.detect_only, error=str(exc))
         # Keep what detection found: the drift is still worth reporting.
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc))
+        return replace(report, error=str(exc), spend=spend)
 
 
 def _correct(
@@ -136,6 +144,7 @@ def _correct(
     connect: pipeline.ApiFactory,
     stop: threading.Event,
     env: Mapping[str, str],
+    prices: PriceList | str = costing.NO_SOURCE,
 ) -> tuple[Refresh, ApplyResult | None]:
     with state_store.StateStore.open(
         state_path, command="reconcile", lock_timeout=options.lock_timeout
@@ -149,6 +158,9 @@ def _correct(
             )
         result = None
         if seen.plan.has_work and not stop.is_set():
+            # Before any call that changes anything: feasibility and --max-hourly-increase.
+            estimate = costing.price_plan(seen.plan, options.cost, prices)
+            budget.check_budget(estimate, options.cost.max_hourly_increase)
             result = pipeline.execute(
                 seen.plan,
                 store,

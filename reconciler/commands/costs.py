@@ -20,6 +20,21 @@ F = TypeVar("F", bound=Callable[..., object])
 
 
 def cost_options(func: F) -> F:
+    """plan and apply: the pricing flags and the balance warning's threshold."""
+    func = click.option(
+        "--min-balance-hours",
+        type=click.FloatRange(min=0),
+        default=24.0,
+        show_default=True,
+        metavar="HOURS",
+        help="Warn before deploying when the balance covers fewer hours of the new hourly "
+        "total (0: never).",
+    )(func)
+    return pricing_options(func)
+
+
+def pricing_options(func: F) -> F:
+    """reconcile (and plan, apply): where prices come from, feasibility, the budget."""
     decorators = [
         click.option(
             "--pricing",
@@ -39,15 +54,6 @@ def cost_options(func: F) -> F:
             metavar="AMOUNT",
             help="Refuse (before any change) a run that adds more than AMOUNT per hour, e.g. "
             "10 or '10 USD'; without a currency it holds for each currency.",
-        ),
-        click.option(
-            "--min-balance-hours",
-            type=click.FloatRange(min=0),
-            default=24.0,
-            show_default=True,
-            metavar="HOURS",
-            help="Warn before deploying when the balance covers fewer hours of the new hourly "
-            "total (0: never).",
         ),
     ]
     for decorator in reversed(decorators):

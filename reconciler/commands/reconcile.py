@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import click
 
 from reconciler.commands import signals
+from reconciler.commands.costs import pricing_options
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+
+if TYPE_CHECKING:
+    from reconciler.costing import CostOptions
 
 
 @click.command("reconcile")
@@ -70,9 +75,13 @@ from reconciler.commands.options import api_url_option, lock_timeout_option, sta
     help="Seconds to wait for MODEL_STATUS_UP with --wait.",
 )
 @lock_timeout_option
+@pricing_options
 def command(**options: object) -> int:
     """Detect drift against the live API and correct it."""
-    return run_reconcile(**options)  # type: ignore[arg-type]
+    from reconciler.commands.costs import pop_cost_options
+
+    cost = pop_cost_options(options)
+    return run_reconcile(**options, cost=cost)  # type: ignore[arg-type]
 
 
 def run_reconcile(
@@ -92,12 +101,14 @@ def run_reconcile(
     wait: bool,
     wait_timeout: float,
     lock_timeout: float,
+    cost: CostOptions | None = None,
 ) -> int:
     from reconciler import reconcile
     from reconciler.adapters import http_api, logs
     from reconciler.apply import ApplyOptions
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
+    from reconciler.costing import CostOptions
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
@@ -107,6 +118,7 @@ def run_reconcile(
         detect_only=detect_only,
         apply=ApplyOptions(concurrency=concurrency, wait=wait, wait_timeout=wait_timeout),
         lock_timeout=lock_timeout,
+        cost=cost or CostOptions(),
     )
     stop = threading.Event()
 

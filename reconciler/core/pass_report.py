@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconciler.core.correct import DriftOutcome
+from reconciler.core.cost import Spend
 from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
@@ -24,6 +25,7 @@ class PassReport:
     detect_only: bool = False
     error: str | None = None
     interrupted: bool = False
+    spend: Spend | None = None  # live hourly spend of the managed models; None: not looked at
 
     @property
     def ok(self) -> bool:

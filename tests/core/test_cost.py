@@ -297,3 +297,32 @@ def test_balance_in_another_currency_is_not_compared() -> None:
 
 def test_price_list_source_is_named() -> None:
     assert isinstance(PRICES, PriceList) and PRICES.source == "test prices"
+
+
+def test_live_spend_counts_running_managed_models_only() -> None:
+    from reconciler.core.model import LiveModel
+    from reconciler.core.spec import normalize_spec
+
+    def live(model_id: str, name: str, status: str = "MODEL_STATUS_UP", **spec) -> LiveModel:
+        fields = {"gpuType": "GPU_TYPE_H100", "gpuCount": 1, "infra": {"cloudProvider": NEBIUS}}
+        return LiveModel(model_id, name, status, normalize_spec({**fields, **spec}))
+
+    st = state(
+        recorded(desired("a"), "m-a"),
+        recorded(desired("b"), "m-b"),
+        recorded(desired("c"), "m-c"),
+        recorded(desired("d"), "m-d"),
+        recorded(desired("e"), "m-e"),
+    )
+    models = [
+        live("m-a", "a", gpuCount=2),  # 2 x 2.95
+        live("m-b", "b", "MODEL_STATUS_INIT", infra={"cloudProvider": YOTTA}),  # 2.00 EUR
+        live("m-c", "c", "MODEL_STATUS_DELETED"),
+        live("m-d", "d", "MODEL_STATUS_FAILED"),
+        live("m-e", "e", gpuType="GPU_TYPE_H200"),  # no price on Nebius
+        live("m-x", "unmanaged", gpuCount=8),
+    ]
+    spend = cost.live_spend(st, models, PRICES)
+    assert spend.hourly == {"EUR": 2_000_000_000, "USD": 5_900_000_000}
+    assert spend.models == 2 and spend.unpriced == ("e",)
+    assert not cost.live_spend(st, models, "no prices").known

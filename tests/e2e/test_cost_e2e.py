@@ -217,3 +217,47 @@ def test_missing_pricing_file_names_it(tmp_path):
     )
     assert_clean_failure(result)
     assert f"pricing file {missing}: cannot read it" in result.stderr
+
+
+def test_reconcile_reports_live_spend_and_refuses_a_costly_correction(sandbox, tmp_path):
+    manifests, state, metrics = tmp_path / "m", tmp_path / "s.json", tmp_path / "m.prom"
+    write_manifest(manifests, "small")
+    write_manifest(manifests, "big", gpuType="GPU_TYPE_B200", gpuCount=4)
+    args = [str(manifests), "--state", str(state)]
+    applied = run_cli(["apply", *args, "--no-wait"], env=sandbox.env)
+    assert applied.returncode == 0, applied.stderr
+
+    passed = run_cli(
+        ["reconcile", *args, "--once", "--output", "json", "--metrics-file", str(metrics)],
+        env=sandbox.env,
+    )
+    assert passed.returncode == 0, passed.stderr
+    spend = json.loads(passed.stdout)["spend"]
+    assert spend == {
+        "known": True,
+        "hourly": [{"currency": "USD", "amount": "24.95"}],
+        "models": 2,
+        "unpriced": [],
+    }
+    assert 'tensormesh_reconciler_hourly_spend{currency="USD"} 24.95' in metrics.read_text()
+    text = run_cli(["reconcile", *args, "--once", "--detect-only"], env=sandbox.env)
+    assert "Live spend: 24.95 USD/h for 2 running managed model(s)." in text.stdout
+
+    big = next(m for m in sandbox.list_models() if m["modelName"] == "big")
+    sandbox.delete_model(big["modelId"])  # out of band: healing it adds 22.00/h
+    before = sandbox.stats()
+    refused = run_cli(
+        ["reconcile", *args, "--once", "--output", "json", "--max-hourly-increase", "10"],
+        env=sandbox.env,
+    )
+    assert refused.returncode == 1
+    report = json.loads(refused.stdout)
+    assert "refused before any change" in report["error"]
+    assert "big (replace, +22.00 USD/h)" in report["error"]
+    assert report["spend"]["hourly"] == [{"currency": "USD", "amount": "2.95"}]
+    after = sandbox.stats()
+    assert after["createCalls"] == before["createCalls"] and after["deletes"] == before["deletes"]
+
+    healed = run_cli(["reconcile", *args, "--once", "--max-hourly-increase", "22"], env=sandbox.env)
+    assert healed.returncode == 0, healed.stdout + healed.stderr
+    assert sandbox.stats()["createCalls"] == before["createCalls"] + 1
