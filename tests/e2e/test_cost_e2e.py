@@ -261,3 +261,17 @@ def test_reconcile_reports_live_spend_and_refuses_a_costly_correction(sandbox, t
     healed = run_cli(["reconcile", *args, "--once", "--max-hourly-increase", "22"], env=sandbox.env)
     assert healed.returncode == 0, healed.stdout + healed.stderr
     assert sandbox.stats()["createCalls"] == before["createCalls"] + 1
+
+
+def test_a_saved_plan_is_priced_again_and_refused_over_budget(sandbox, tmp_path):
+    manifests, state, saved = tmp_path / "m", tmp_path / "s.json", tmp_path / "plan.json"
+    write_manifest(manifests, "big", gpuType="GPU_TYPE_B200", gpuCount=4)
+    made = run_cli(["plan", str(manifests), "--state", str(state), "--out", str(saved)])
+    assert made.returncode == 0, made.stderr
+    refused = run_cli(
+        ["apply", "--plan", str(saved), "--state", str(state), "--max-hourly-increase", "5"],
+        env=sandbox.env,
+    )
+    assert_clean_failure(refused)
+    assert "big (create, +22.00 USD/h)" in refused.stderr
+    assert sandbox.stats()["createCalls"] == 0 and sandbox.list_models() == []
