@@ -39,10 +39,9 @@ def load_prices(options: CostOptions, connect: pipeline.ApiFactory | None) -> Pr
         return NO_SOURCE
     try:
         with pipeline.connected(connect) as api:
-            reader = getattr(api, "read_json", None)
-            if reader is None:
+            if not isinstance(api, pricing.JsonReader):
                 return "this API client cannot read prices"
-            return pricing.fetch_prices(api)  # type: ignore[arg-type]
+            return pricing.fetch_prices(api)
     except ReconcilerError as exc:
         return f"the pricing API failed: {exc}"
 
@@ -81,8 +80,10 @@ def _warn_balance(
 ) -> None:
     try:
         with pipeline.connected(connect) as api:
-            balance = pricing.fetch_balance(api)  # type: ignore[arg-type]
-    except (ReconcilerError, AttributeError) as exc:
+            if not isinstance(api, pricing.JsonReader):
+                return
+            balance = pricing.fetch_balance(api)
+    except ReconcilerError as exc:
         # The deploy runs its own billing check; a balance we cannot read is only a note.
         warn(f"could not read the account balance: {exc}")
         return

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from reconciler.core.errors import ApiError
 from reconciler.core.money import Money, MoneyFormatError, money_from_json
@@ -22,6 +22,7 @@ API_SOURCE = "the pricing API"
 MAX_FILE_BYTES = 16 * 1024 * 1024  # a price list is a few kilobytes; refuse a runaway file
 
 
+@runtime_checkable
 class JsonReader(Protocol):
     """The one thing this adapter needs of the API client (HttpModelsApi.read_json)."""
 
