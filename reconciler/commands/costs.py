@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from reconciler.pipeline import ApiFactory
 
 F = TypeVar("F", bound=Callable[..., object])
+_PLAN_RETRY_BUDGET = "5"  # seconds
 
 
 def cost_options(func: F) -> F:
@@ -100,12 +101,18 @@ def pop_cost_options(options: dict[str, object]) -> CostOptions:
 
 
 def pricing_connector(api_url: str | None, env: Mapping[str, str]) -> ApiFactory | None:
-    """An API factory when a token is there to ask the pricing API with, else None."""
+    """`plan`'s API factory when a token is there to ask the pricing API with, else None.
+
+    Short timeout and retry budget (unless set): a plan needs no API, so an unreachable one
+    must only cost a few seconds before the plan prints with its cost unknown."""
     from reconciler.adapters import http_api
 
     if not env.get(http_api.TOKEN_ENV, "").strip():
         return None
-    return lambda: http_api.connect(api_url, concurrency=1, environ=env)
+    quick = {http_api.RETRY_BUDGET_ENV: _PLAN_RETRY_BUDGET, **env}
+    if not quick[http_api.RETRY_BUDGET_ENV].strip():
+        quick[http_api.RETRY_BUDGET_ENV] = _PLAN_RETRY_BUDGET
+    return lambda: http_api.connect(api_url, concurrency=1, timeout=10.0, environ=quick)
 
 
 def warn(message: str) -> None:

@@ -60,7 +60,10 @@ def render_cost_text(plan: Plan, cost: PlanCost) -> list[str]:
             rows.append((label, *_cells(line, item)))
     lines = [f"Cost (prices from {cost.source}):"]
     if rows:
-        widths = [max(len(row[i]) for row in [_HEADER, *rows]) for i in range(4)]
+        # An unknown row's reason is free text after the table, not part of a column's width.
+        priced = [row for row in [_HEADER, *rows] if not row[3].startswith("unknown")]
+        widths = [max(len(row[i]) for row in [_HEADER, *rows]) for i in range(3)]
+        widths.append(max(len(row[3]) for row in priced))
         for row in [_HEADER, *rows]:
             cells = [row[0].ljust(widths[0]), *(row[i].rjust(widths[i]) for i in (1, 2))]
             last = row[3] if row[3].startswith("unknown") else row[3].rjust(widths[3])

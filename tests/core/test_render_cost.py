@@ -89,3 +89,24 @@ def test_without_cost_the_plan_renders_as_before() -> None:
     plan = sample_plan()
     assert "Cost" not in render_plan(plan) and "cost" not in render_markdown(plan)
     assert "cost" not in plan_to_json(plan)["summary"]
+
+
+def mixed():
+    """Two currencies in one replace, a kept price unknown, a delete: the rare shapes."""
+    from reconciler.core.plan import make_plan
+    from tests.core.test_cost import LAMBDA, YOTTA
+    from tests.core.test_cost import PRICES as MIXED_PRICES
+    from tests.support.builders import desired, recorded, state
+
+    old = desired("move", gpuCount=1)
+    new = desired("move", gpuCount=2, infra={"cloudProvider": YOTTA})
+    retired = desired("retired", gpuType="GPU_TYPE_H200", infra={"cloudProvider": LAMBDA})
+    st = state(recorded(old, "m1"), recorded(desired("gone"), "m2"))
+    plan = make_plan([new, retired], st, prune=True)
+    return plan, cost.estimate_plan(plan, MIXED_PRICES)
+
+
+def test_golden_plan_with_two_currencies_and_an_unpriced_entry() -> None:
+    plan, estimate = mixed()
+    assert_golden("plan_cost_mixed.txt", render_plan(plan, cost=estimate))
+    assert_golden("plan_cost_mixed.json", dumps(plan_to_json(plan, estimate)))
