@@ -144,7 +144,7 @@ def run_apply(
                 vet=vet,
             )
     plan, result = run.plan_run.plan, run.result
-    output.emit_result(plan, result, output_format)
+    output.emit_result(plan, result, output_format, cost=priced[-1] if priced else None)
     if repo is not None and run.state_written:
         # IDs already recorded are committed even when some entries failed: they must not be lost.
         done = git_writeback.write_back(repo, state_path, result, writeback)

@@ -40,12 +40,14 @@ def plan_exit_code(plan: Plan, *, detailed_exitcode: bool) -> int:
     return EXIT_CHANGES if detailed_exitcode and plan.has_api_calls else EXIT_OK
 
 
-def emit_result(plan: Plan, result: ApplyResult, output_format: str) -> None:
+def emit_result(
+    plan: Plan, result: ApplyResult, output_format: str, *, cost: PlanCost | None = None
+) -> None:
     if output_format == "json":
         from reconciler.core.render_json import dumps
         from reconciler.core.render_outcome import result_to_json
 
-        click.echo(dumps(result_to_json(plan, result)), nl=False)
+        click.echo(dumps(result_to_json(plan, result, cost)), nl=False)
     else:
         from reconciler.core.render_outcome import render_result
 

@@ -127,6 +127,28 @@ def test_budget_refuses_apply_before_any_change(sandbox, tmp_path):
     assert len(sandbox.list_models()) == 2
 
 
+def test_apply_json_carries_the_cost(sandbox, tmp_path):
+    manifests = tmp_path / "m"
+    write_manifest(manifests, "small")
+    applied = run_cli(
+        [
+            "apply",
+            str(manifests),
+            "--state",
+            str(tmp_path / "s.json"),
+            "--no-wait",
+            "--output",
+            "json",
+        ],
+        env=sandbox.env,
+    )
+    assert applied.returncode == 0, applied.stderr
+    document = json.loads(applied.stdout)
+    assert document["changes"][0]["result"] == "created"
+    assert document["changes"][0]["cost"]["hourly"][0]["after"] == "2.95"
+    assert document["summary"]["cost"]["hourly"][0]["difference"] == "+2.95"
+
+
 def test_budget_without_prices_refuses(tmp_path):
     manifests = tmp_path / "m"
     write_manifest(manifests, "small")
