@@ -19,7 +19,7 @@ from pathlib import Path
 from reconciler import costing, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
-from reconciler.core import budget, correct, cost, metrics, record
+from reconciler.core import budget, correct, metrics, record
 from reconciler.core.drift import Drift, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
@@ -27,6 +27,7 @@ from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
 from reconciler.core.pricing import PriceList
+from reconciler.core.spend import Spend, live_spend
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -105,7 +106,7 @@ def run_pass(
 ) -> PassReport:
     """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
     seen: Refresh | None = None
-    spend: cost.Spend | None = None
+    spend: Spend | None = None
     try:
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
@@ -119,7 +120,7 @@ def run_pass(
         )
         # One pricing read per pass: the live spend now, and the corrections' cost below.
         prices = costing.load_prices(options.cost, connect)
-        spend = cost.live_spend(seen.state, seen.live, prices)
+        spend = live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
             report = _report(number, seen, None, options, interrupted=stop.is_set())
             return replace(report, spend=spend)

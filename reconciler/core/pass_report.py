@@ -8,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.cost import Spend
 from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.spend import Spend
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ import json
 from typing import Any
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.cost import Spend
 from reconciler.core.drift import DriftKind
 from reconciler.core.money import format_amount
 from reconciler.core.outcome import EntryOutcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
+from reconciler.core.spend import Spend
 
 
 def pass_to_json(report: PassReport) -> dict[str, Any]:

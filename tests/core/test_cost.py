@@ -302,6 +302,7 @@ def test_price_list_source_is_named() -> None:
 def test_live_spend_counts_running_managed_models_only() -> None:
     from reconciler.core.model import LiveModel
     from reconciler.core.spec import normalize_spec
+    from reconciler.core.spend import live_spend
 
     def live(model_id: str, name: str, status: str = "MODEL_STATUS_UP", **spec) -> LiveModel:
         fields = {"gpuType": "GPU_TYPE_H100", "gpuCount": 1, "infra": {"cloudProvider": NEBIUS}}
@@ -322,7 +323,7 @@ def test_live_spend_counts_running_managed_models_only() -> None:
         live("m-e", "e", gpuType="GPU_TYPE_H200"),  # no price on Nebius
         live("m-x", "unmanaged", gpuCount=8),
     ]
-    spend = cost.live_spend(st, models, PRICES)
+    spend = live_spend(st, models, PRICES)
     assert spend.hourly == {"EUR": 2_000_000_000, "USD": 5_900_000_000}
     assert spend.models == 2 and spend.unpriced == ("e",)
-    assert not cost.live_spend(st, models, "no prices").known
+    assert not live_spend(st, models, "no prices").known

@@ -83,7 +83,7 @@ def test_rendering_is_byte_stable() -> None:
 
 
 def test_live_spend_is_a_gauge_per_currency_with_exact_amounts() -> None:
-    from reconciler.core.cost import Spend
+    from reconciler.core.spend import Spend
 
     spend = Spend({"USD": 24_950_000_001, "EUR": 6_000_000_000}, models=3)
     report = PassReport(1, spend=spend)
