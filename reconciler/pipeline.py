@@ -127,11 +127,13 @@ def run_apply(
     env: Mapping[str, str] | None = None,
     checkout: git_checkout.Checkout | None = None,
     publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """Plan under the state lock, then carry it out, recording each outcome durably.
 
     `checkout`: the manifests' git checkout, refused when stale and recorded as the
-    revision. `publish` runs after the save, still under the lock."""
+    revision. `publish` runs after the save, still under the lock. `vet` sees the plan
+    before any call that changes anything and may refuse it by raising (the cost check)."""
     env = os.environ if env is None else env
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
@@ -148,6 +150,7 @@ def run_apply(
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            vet(plan)
             show_plan(plan)  # what is about to happen, before the first call
             result = execute(
                 plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
@@ -253,6 +256,7 @@ def run_saved_plan(
     env: Mapping[str, str] | None = None,
     checkout: git_checkout.Checkout | None = None,
     publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -282,6 +286,7 @@ def run_saved_plan(
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            vet(plan)
             show_plan(plan)
             result = execute(
                 plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env

@@ -17,16 +17,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler import checkout as git_checkout
-from reconciler import heap, pipeline
+from reconciler import costing, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
-from reconciler.core import correct, metrics, record
+from reconciler.core import budget, correct, metrics, record
 from reconciler.core.drift import Drift, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
+from reconciler.core.pricing import PriceList
+from reconciler.core.spend import Spend, live_spend
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -43,6 +45,7 @@ class PassOptions:
     pull: bool = False  # `git pull --ff-only` before each pass
     # The git write-back of a pass that changed the state, run under the state lock.
     publish: pipeline.Publish | None = None
+    cost: costing.CostOptions = field(default_factory=costing.CostOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,7 @@ def run_pass(
     """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
     becomes the report's error."""
     seen: Refresh | None = None
+    spend: Spend | None = None
     try:
         checkout = git_checkout.find_checkout(paths, state_path)
         if options.pull:
@@ -124,8 +128,12 @@ def run_pass(
             connect=connect,
             env=env,
         )
+        # One pricing read per pass: the live spend now, and the corrections' cost below.
+        prices = costing.load_prices(options.cost, connect)
+        spend = live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
-            return _report(number, seen, None, options, interrupted=stop.is_set())
+            report = _report(number, seen, None, options, interrupted=stop.is_set())
+            return replace(report, spend=spend)
         seen, result, published = _correct(
             seen,
             state_path,
@@ -134,8 +142,11 @@ def run_pass(
             stop=stop,
             env=env,
             checkout=checkout,
+            prices=prices,
         )
-        report = _report(number, seen, result, options, interrupted=stop.is_set())
+        report = replace(
+            _report(number, seen, result, options, interrupted=stop.is_set()), spend=spend
+        )
         # Corrections made and recorded, but not pushed: report both.
         return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
@@ -143,7 +154,7 @@ def run_pass(
             return PassReport(number, detect_only=options.detect_only, error=str(exc))
         # Keep what detection found: the drift is still worth reporting.
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc))
+        return replace(report, error=str(exc), spend=spend)
 
 
 def _correct(
@@ -155,6 +166,7 @@ def _correct(
     stop: threading.Event,
     env: Mapping[str, str],
     checkout: git_checkout.Checkout | None,
+    prices: PriceList | str = costing.NO_SOURCE,
 ) -> tuple[Refresh, ApplyResult | None, str | None]:
     """Correct under the lock; also returns why publishing the state failed, if it did."""
     with state_store.StateStore.open(
@@ -170,6 +182,9 @@ def _correct(
             )
         result = None
         if seen.plan.has_work and not stop.is_set():
+            # Before any call that changes anything: feasibility and --max-hourly-increase.
+            estimate = costing.price_plan(seen.plan, options.cost, prices)
+            budget.check_budget(estimate, options.cost.max_hourly_increase)
             result = pipeline.execute(
                 seen.plan,
                 store,

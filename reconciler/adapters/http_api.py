@@ -193,6 +193,13 @@ class HttpModelsApi:
     def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
         return named.model_named(self.list_models(user_id), model_name)
 
+    def read_json(
+        self, path: str, *, call: str, params: Mapping[str, str] | None = None
+    ) -> Mapping[str, Any]:
+        """A retried GET of any read-only call (billing, pricing): its JSON object body."""
+        response = self._send("GET", self._absolute(path), call=call, params=params, retried=True)
+        return self._json(call, response)
+
     # -- sending ----------------------------------------------------------------
 
     def _absolute(self, path: str) -> httpx.URL:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.commands import signals
+from reconciler.commands.costs import pricing_options
 from reconciler.commands.options import (
     SECONDS,
     FiniteFloat,
@@ -25,6 +26,9 @@ from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
 if TYPE_CHECKING:
     from reconciler.core.outcome import ApplyResult
+
+if TYPE_CHECKING:
+    from reconciler.costing import CostOptions
 
 
 @click.command("reconcile")
@@ -99,9 +103,13 @@ if TYPE_CHECKING:
     help="Seconds to wait for MODEL_STATUS_UP with --wait.",
 )
 @lock_timeout_option
+@pricing_options
 def command(**options: object) -> int:
     """Detect drift against the live API and correct it."""
-    return run_reconcile(**options)  # type: ignore[arg-type]
+    from reconciler.commands.costs import pop_cost_options
+
+    cost = pop_cost_options(options)
+    return run_reconcile(**options, cost=cost)  # type: ignore[arg-type]
 
 
 def run_reconcile(
@@ -123,12 +131,14 @@ def run_reconcile(
     wait: bool,
     wait_timeout: float,
     lock_timeout: float,
+    cost: CostOptions | None = None,
 ) -> int:
     from reconciler import reconcile
     from reconciler.adapters import http_api, logs
     from reconciler.apply import ApplyOptions
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
+    from reconciler.costing import CostOptions
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
@@ -143,6 +153,7 @@ def run_reconcile(
         lock_timeout=lock_timeout,
         pull=pull,
         publish=publish,
+        cost=cost or CostOptions(),
     )
     stop = threading.Event()
     clients = signals.OpenClients()  # cut when a stop has waited its grace
