@@ -14,7 +14,7 @@ from decimal import Decimal
 from reconciler import pipeline
 from reconciler.adapters import pricing
 from reconciler.core import budget, cost
-from reconciler.core.errors import ReconcilerError
+from reconciler.core.errors import ReconcilerError, UsageError
 from reconciler.core.model import Action, Plan
 from reconciler.core.pricing import PriceList
 
@@ -42,6 +42,8 @@ def load_prices(options: CostOptions, connect: pipeline.ApiFactory | None) -> Pr
             if not isinstance(api, pricing.JsonReader):
                 return "this API client cannot read prices"
             return pricing.fetch_prices(api)
+    except UsageError:
+        raise  # a bad token or URL is the command's error, not an unknown cost
     except ReconcilerError as exc:
         return f"the pricing API failed: {exc}"
 

@@ -62,4 +62,5 @@ def test_a_side_with_conflict_markers_is_refused_cleanly(
     (tmp_path / "theirs").write_text("<<<<<<< HEAD\n{}\n=======\n{}\n>>>>>>> x\n")
     assert main(["state", "merge-driver", base, ours, str(tmp_path / "theirs")]) == 1
     err = capsys.readouterr().err
-    assert "(their side of the merge) is not valid JSON" in err and "Traceback" not in err
+    assert "(their side of the merge) holds a git merge conflict marker" in err
+    assert "Traceback" not in err
