@@ -34,18 +34,24 @@ def load_prices(options: CostOptions, connect: pipeline.ApiFactory | None) -> Pr
     """The price list, or why there is none. A bad --pricing FILE is an error; an API that
     fails to answer only leaves the cost unknown (the plan itself needs no API)."""
     if options.pricing_file is not None:
-        return pricing.read_pricing_file(options.pricing_file)
+        return _priced_or_why(pricing.read_pricing_file(options.pricing_file))
     if connect is None:
         return NO_SOURCE
     try:
         with pipeline.connected(connect) as api:
             if not isinstance(api, pricing.JsonReader):
                 return "this API client cannot read prices"
-            return pricing.fetch_prices(api)
+            return _priced_or_why(pricing.fetch_prices(api))
     except UsageError:
         raise  # a bad token or URL is the command's error, not an unknown cost
     except ReconcilerError as exc:
         return f"the pricing API failed: {exc}"
+
+
+def _priced_or_why(prices: PriceList) -> PriceList | str:
+    # An empty list says nothing about what can be deployed (a gated or older account may
+    # list none): the cost is unknown, never "no price for every GPU".
+    return prices if prices.rows else f"{prices.source} lists no prices"
 
 
 def price_plan(plan: Plan, options: CostOptions, prices: PriceList | str) -> cost.PlanCost:

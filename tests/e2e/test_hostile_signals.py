@@ -36,6 +36,8 @@ def hang_deploys(req: Request, sock: socket.socket) -> None:
         answer_json(sock, 200, {"models": []})
     elif req.method == "GET" and req.path == "/auth/profile":
         answer_json(sock, 200, {"user": {"id": USER}})
+    elif req.method == "GET" and req.path.startswith("/v1/billing/"):
+        answer_json(sock, 200, {})  # no prices, no balance: the cost is unknown
     # a deploy (or anything else) is read and never answered
 
 
