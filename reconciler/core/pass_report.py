@@ -24,6 +24,7 @@ class PassReport:
     detect_only: bool = False
     error: str | None = None
     interrupted: bool = False
+    auth_failures: int = 0  # 401 answers met in this pass (a retried one included)
 
     @property
     def ok(self) -> bool:

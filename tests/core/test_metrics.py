@@ -80,3 +80,17 @@ def test_a_foreign_or_corrupt_file_restarts_the_counts() -> None:
 def test_rendering_is_byte_stable() -> None:
     counters = count_pass(Counters(), PassReport(1, (UNMANAGED, MISSING)), now=5.0, duration=0.5)
     assert render_metrics(counters) == render_metrics(counters)
+
+
+def test_auth_failures_are_counted_from_zero_and_kept_across_runs() -> None:
+    text = render_metrics(Counters())
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "0"
+    assert "# TYPE tensormesh_reconciler_auth_failures_total counter" in text
+    refused = PassReport(1, error="GET /v1/models failed with HTTP 401", auth_failures=2)
+    counters = count_pass(Counters(), refused, now=1.0, duration=0.1)
+    counters = count_pass(counters, PassReport(2), now=2.0, duration=0.1)
+    text = render_metrics(counters)
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "2"
+    # A `--once` run from cron reads the file back and keeps counting.
+    again = count_pass(parse_counters(text), PassReport(3, auth_failures=1), now=3.0, duration=0)
+    assert _samples(render_metrics(again))["tensormesh_reconciler_auth_failures_total"] == "3"
