@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler import checkout as git_checkout
-from reconciler import heap, pipeline
+from reconciler import failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import correct, metrics, record
-from reconciler.core.drift import Drift, detect_drift
+from reconciler.core.drift import Drift, DriftKind, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
@@ -70,6 +70,24 @@ def fetch_live(
     return tuple(live)
 
 
+def with_failure_logs(
+    api: ModelsApi, drift: Sequence[Drift], live: Sequence[LiveModel]
+) -> tuple[Drift, ...]:
+    """`drift` with each failed model's latest deployment logs: one call per failed model.
+
+    Logs only explain: a call that fails leaves that item without logs, never the pass.
+    """
+    by_id = {model.model_id: model for model in live}
+    out = []
+    for item in drift:
+        model = by_id.get(item.live_model_id or "")
+        if item.kind is DriftKind.FAILED and model is not None and model.deployment_id:
+            lines = failure_logs.read_failure_logs(api, model, user_id=model.user_id)
+            item = replace(item, logs=lines)
+        out.append(item)
+    return tuple(out)
+
+
 def refresh_against(
     desired: Sequence[DesiredModel],
     state: State,
@@ -81,7 +99,7 @@ def refresh_against(
     """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-    drift = detect_drift(desired, state, live)
+        drift = with_failure_logs(api, detect_drift(desired, state, live), live)
     plan = pipeline.plan_against(desired, state, prune=prune, env=env)
     return Refresh(
         tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
@@ -279,6 +297,8 @@ def _log_pass(report: PassReport, duration: float) -> None:
         }
         if item.reason:
             fields["reason"] = item.reason
+        if item.drift.logs:
+            fields["logs"] = " | ".join(item.drift.logs)
         log.warning(
             "drift found: %s is %s",
             item.drift.name,

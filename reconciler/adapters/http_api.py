@@ -194,6 +194,31 @@ class HttpModelsApi:
     def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
         return named.model_named(self.list_models(user_id), model_name)
 
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        path = "/v1/observability/deployments/" + urllib.parse.quote(deployment_id, safe="")
+        call = f"GET {path}/logs (deployment logs)"
+        params = {"userId": user_id, "limit": str(limit), "direction": "LOG_DIRECTION_BACKWARD"}
+        try:
+            response = self._send(
+                "GET", self._absolute(path + "/logs"), call=call, params=params, retried=True
+            )
+        except ApiNotFoundError:
+            return ()  # an API without the endpoint (or a deployment already gone)
+        except ApiError as exc:
+            if exc.status == 501:
+                return ()  # an older API: grpc-gateway's "not implemented"
+            raise
+        body = self._json(call, response)
+        entries = body.get("logs")
+        if entries is None:
+            entries = []  # an empty list is a zero value: may be missing or null
+        if not isinstance(entries, list):
+            raise self._malformed(call, response, "`logs` is not a list")
+        hidden = self._hidden(self._tokens.known())
+        lines = [_log_line(entry, hidden) for entry in entries[:limit]]
+        # Asked newest first, so that `limit` keeps the latest; shown oldest first.
+        return tuple(line for line in reversed(lines) if line)
+
     # -- sending ----------------------------------------------------------------
 
     def _absolute(self, path: str) -> httpx.URL:
@@ -466,6 +491,24 @@ def _status_error(
     if error_type is None:
         error_type = ApiServerError if status >= 500 else ApiError
     return error_type(call, **common)
+
+
+_MAX_LOG_LINE = 300
+
+
+def _log_line(entry: Any, hidden: Iterable[str]) -> str:
+    """One deployment log entry as `timestamp message`: control characters stripped, known
+    secrets (the token, every apiKey seen) scrubbed, clipped; "" when unusable."""
+    if not isinstance(entry, Mapping):
+        return ""
+    message = entry.get("message")
+    stamp = entry.get("timestamp")
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    text = _redact(message, hidden).strip()
+    if isinstance(stamp, str) and stamp:
+        text = f"{live_model.clean_text(stamp)[:40]} {text}"
+    return text if len(text) <= _MAX_LOG_LINE else text[: _MAX_LOG_LINE - 1] + "…"
 
 
 def _with_hint(error: ApiError, hint: str) -> ApiError:
