@@ -10,10 +10,12 @@ a token: messages name the variable or the path only.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from stat import S_ISREG
 
 from reconciler.adapters import endpoint
 from reconciler.core.errors import UsageError
@@ -23,6 +25,8 @@ TOKEN_FILE_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN_FILE"  # noqa: S105 - a variabl
 CONFIG_HOME_ENV = "TM_CONFIG_HOME"
 # A token file is a few KB at most (a JWT); a bigger one is a wrong path, not a token.
 _MAX_FILE = 64 * 1024
+_MAX_SEEN = 16
+_log = logging.getLogger(__name__)
 HOW_TO_GET = "get one with `tm auth login`, then `tm auth print-token --yes-i-know`"
 
 StatKey = tuple[int, int, int, int]
@@ -138,14 +142,23 @@ class FileToken:
             return  # empty for now: the same
         if fresh.token != self._last.token:
             self.reloads += 1
+            _log.info("read a new token from %s", self._where())
             if fresh.token not in self._seen:
-                self._seen.append(fresh.token)
+                # Kept to scrub them from messages; the oldest ones are long revoked.
+                self._seen = [*self._seen[-(_MAX_SEEN - 1) :], fresh.token]
         self._last = fresh
 
     def _read(self) -> _Read | None:
         try:
-            with open(self.path, "rb") as file:
+            # Non-blocking: a FIFO named by mistake must not hang the run on its open.
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+            with os.fdopen(fd, "rb") as file:
                 stat = os.fstat(file.fileno())
+                if not S_ISREG(stat.st_mode):
+                    raise UsageError(
+                        f"{self._where()} is not a regular file; point {self.source} at the "
+                        "file holding the token"
+                    )
                 data = file.read(_MAX_FILE + 1)
         except OSError as exc:
             raise UsageError(

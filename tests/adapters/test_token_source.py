@@ -255,3 +255,27 @@ def test_connect_reads_the_token_file(tmp_path: Path) -> None:
     path.write_text(NEW + "\n")
     with connect("https://cp.test", environ={FILE_ENV: str(path)}) as api:
         assert "tok-" not in repr(api)
+
+
+def test_a_fifo_or_a_folder_is_refused_without_hanging(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    with pytest.raises(UsageError, match="not a regular file"):
+        token_source.from_environment({FILE_ENV: str(fifo)})
+    with pytest.raises(UsageError, match=r"not a regular file|cannot be read"):
+        token_source.from_environment({FILE_ENV: str(tmp_path)})
+
+
+def test_a_kubernetes_style_symlink_swap_is_picked_up(tmp_path: Path) -> None:
+    """A Secret volume: token -> ..data/token, ..data -> a timestamped folder, swapped."""
+    first, second = tmp_path / "..2026_01", tmp_path / "..2026_02"
+    for folder, token in ((first, OLD), (second, NEW)):
+        folder.mkdir()
+        (folder / "token").write_text(token)
+    (tmp_path / "..data").symlink_to(first.name)
+    (tmp_path / "token").symlink_to("..data/token")
+    source = token_source.from_environment({FILE_ENV: str(tmp_path / "token")})
+    assert source.current() == OLD
+    (tmp_path / "..data_tmp").symlink_to(second.name)
+    os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+    assert source.current() == NEW
