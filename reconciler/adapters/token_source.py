@@ -58,7 +58,7 @@ class StaticToken:
         return (self._token,)
 
     def refused_hint(self) -> str:
-        return f"The token in {self.source} was refused (expired, revoked or wrong): {HOW_TO_GET}"
+        return f"The token in {self.source} was refused (expired, revoked or not valid): {HOW_TO_GET}"
 
 
 class _Count:
@@ -127,7 +127,7 @@ class FileToken:
 
     def refused_hint(self) -> str:
         return (
-            f"The token from {self._where()} was refused (expired, revoked or wrong), also "
+            f"The token from {self._where()} was refused (expired, revoked or not valid), also "
             f"after reading the file again: {HOW_TO_GET}, and put it in that file"
         )
 

@@ -26,7 +26,7 @@ _METRICS = (
     (
         "auth_failures_total",
         "counter",
-        "Calls the control plane refused with 401 (token expired, revoked or wrong).",
+        "Calls the control plane refused with 401 (token expired, revoked or not valid).",
     ),
     ("last_success_timestamp_seconds", "gauge", "Unix time the last successful pass ended."),
     ("pass_duration_seconds", "gauge", "How long the last pass took, in seconds."),
