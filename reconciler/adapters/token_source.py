@@ -58,7 +58,9 @@ class StaticToken:
         return (self._token,)
 
     def refused_hint(self) -> str:
-        return f"The token in {self.source} was refused (expired, revoked or not valid): {HOW_TO_GET}"
+        return (
+            f"The token in {self.source} was refused (expired, revoked or not valid): {HOW_TO_GET}"
+        )
 
 
 class _Count:
