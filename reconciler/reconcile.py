@@ -71,9 +71,14 @@ def fetch_live(
 
 
 def with_failure_logs(
-    api: ModelsApi, drift: Sequence[Drift], live: Sequence[LiveModel]
+    api: ModelsApi,
+    drift: Sequence[Drift],
+    live: Sequence[LiveModel],
+    *,
+    user_id: str | None,
 ) -> tuple[Drift, ...]:
-    """`drift` with each failed model's latest deployment logs: one call per failed model.
+    """`drift` with each failed model's latest deployment logs: one call per failed model
+    (`user_id` when the live model names no user).
 
     Logs only explain: a call that fails leaves that item without logs, never the pass.
     """
@@ -82,7 +87,7 @@ def with_failure_logs(
     for item in drift:
         model = by_id.get(item.live_model_id or "")
         if item.kind is DriftKind.FAILED and model is not None and model.deployment_id:
-            lines = failure_logs.read_failure_logs(api, model, user_id=model.user_id)
+            lines = failure_logs.read_failure_logs(api, model, user_id=user_id)
             item = replace(item, logs=lines)
         out.append(item)
     return tuple(out)
@@ -95,11 +100,16 @@ def refresh_against(
     prune: bool,
     connect: pipeline.ApiFactory,
     env: Mapping[str, str],
+    logs: bool = True,
 ) -> Refresh:
-    """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
+    """Fetch live models, detect drift and fold it into the plan (pure after the fetch);
+    with `logs`, failed drift also carries the deployments' latest log lines."""
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-        drift = with_failure_logs(api, detect_drift(desired, state, live), live)
+        drift = detect_drift(desired, state, live)
+        if logs:
+            user = env.get("TENSORMESH_USER_ID") or None
+            drift = with_failure_logs(api, drift, live, user_id=user)
     plan = pipeline.plan_against(desired, state, prune=prune, env=env)
     return Refresh(
         tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
@@ -109,8 +119,12 @@ def refresh_against(
 def refresh_plan(
     run: pipeline.PlanRun, *, prune: bool, connect: pipeline.ApiFactory, env: Mapping[str, str]
 ) -> Plan:
-    """`plan --refresh`: the plan with live drift folded in; writes nothing."""
-    return refresh_against(run.desired, run.state, prune=prune, connect=connect, env=env).plan
+    """`plan --refresh`: the plan with live drift folded in; writes nothing (and reads no
+    logs: a plan shows none)."""
+    seen = refresh_against(
+        run.desired, run.state, prune=prune, connect=connect, env=env, logs=False
+    )
+    return seen.plan
 
 
 def run_pass(

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from reconciler import pipeline, reconcile
 from reconciler.core.errors import ApiServerError
 from reconciler.core.render_drift import pass_to_json, render_pass
 from tests.support.fake_api import FakeApi
 from tests.test_apply import desired, run
-from tests.test_reconcile import World
+from tests.test_reconcile import ENV, World
 
 LINES = [f"line {n}" for n in range(1, 9)]
 
@@ -92,3 +93,24 @@ def test_a_failed_apply_gives_the_logs_as_its_reason() -> None:
         reason
         == "model became MODEL_STATUS_FAILED; recent logs: pulling image | CUDA out of memory"
     )
+
+
+def test_plan_refresh_reads_no_logs(world: World) -> None:
+    deployment = _fail(world)
+    world.api.logs[deployment] = LINES
+    run = pipeline.make_plan_run([str(world.manifests)], world.state_path, prune=False)
+    plan = reconcile.refresh_plan(run, prune=False, connect=lambda: world.api, env=ENV)
+    assert [change.drift for change in plan.changes] == ["failed"]
+    assert world.api.logs_calls == []  # a plan shows no logs: none are asked for
+
+
+def test_the_user_comes_from_the_environment_when_the_model_names_none(world: World) -> None:
+    deployment = _fail(world)
+    model_id = world.recorded_id("llama")
+    world.api.models[model_id] = replace(world.api.models[model_id], user_id=None)
+    world.api.logs[deployment] = LINES
+    # The fake lists a user's models by user id: list them all for this one pass.
+    world.api.list_models = lambda user_id: list(world.api.models.values())  # type: ignore[method-assign]
+    report = world.run_pass(detect_only=True)
+    assert report.drift[0].drift.logs == tuple(LINES[-5:])
+    assert world.api.logs_calls == [(ENV["TENSORMESH_USER_ID"], deployment, 5)]
