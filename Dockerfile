@@ -1,6 +1,6 @@
 # The reconciler as a container image: for the Kubernetes CronJob in
 # examples/schedule/kubernetes-cronjob.yaml, GitLab jobs, or any scheduler that runs images.
-# It holds git (for `apply --commit/--push` and the scheduled write-back), runs as the
+# It holds git (for `apply --commit/--push` and `reconcile --push`), runs as the
 # unprivileged uid 10001, and needs no writable root filesystem.
 #
 #   docker build -t tensormesh-reconciler .
@@ -44,10 +44,6 @@ COPY pyproject.toml README.md LICENSE ./
 COPY reconciler ./reconciler
 COPY schemas ./schemas
 RUN pip install . && rm -rf /src
-
-# One pass with git write-back, for the CronJob (see the script's header for its settings).
-COPY examples/schedule/reconcile-and-push.sh /usr/local/bin/tensormesh-reconcile-and-push
-RUN chmod 0755 /usr/local/bin/tensormesh-reconcile-and-push
 
 # Never run as root: the reconciler needs no privileges, only the token and its files.
 # A fixed numeric uid and gid, so Kubernetes can check runAsNonRoot and match fsGroup.

@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from reconciler import workers
+from reconciler import failure_logs, workers
 from reconciler.apply_shared import INTENTS_AHEAD, IntentsAhead, ListedByName, Shared
 from reconciler.core import drift
 from reconciler.core.errors import (
@@ -499,7 +499,7 @@ def _wait_until_up(
                     outcome,
                     result="failed",
                     status=live.status,
-                    reason=f"model became {live.status}{_events(live)}",
+                    reason=f"model became {live.status}{_why_failed(context, live, outcome)}",
                 )
                 del pending[name]
         if not pending:
@@ -521,6 +521,15 @@ def _wait_until_up(
 
 def _is_failed(status: str) -> bool:
     return status == STATUS_DELETED or drift.is_failed_status(status)
+
+
+def _why_failed(context: ApplyContext, live: LiveModel, outcome: EntryOutcome) -> str:
+    """The deployment's latest log lines; its events when the API has no logs."""
+    if live.status == STATUS_DELETED:
+        return _events(live)
+    user = outcome.user_id or context.users.default()
+    lines = failure_logs.read_failure_logs(context.api, live, user_id=user)
+    return failure_logs.describe(lines) if lines else _events(live)
 
 
 def _events(live: LiveModel) -> str:

@@ -17,11 +17,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reconciler import checkout as git_checkout
-from reconciler import costing, heap, pipeline
+from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, detect_drift
+from reconciler.core.drift import Drift, DriftKind, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
@@ -73,6 +73,29 @@ def fetch_live(
     return tuple(live)
 
 
+def with_failure_logs(
+    api: ModelsApi,
+    drift: Sequence[Drift],
+    live: Sequence[LiveModel],
+    *,
+    user_id: str | None,
+) -> tuple[Drift, ...]:
+    """`drift` with each failed model's latest deployment logs: one call per failed model
+    (`user_id` when the live model names no user).
+
+    Logs only explain: a call that fails leaves that item without logs, never the pass.
+    """
+    by_id = {model.model_id: model for model in live}
+    out = []
+    for item in drift:
+        model = by_id.get(item.live_model_id or "")
+        if item.kind is DriftKind.FAILED and model is not None and model.deployment_id:
+            lines = failure_logs.read_failure_logs(api, model, user_id=user_id)
+            item = replace(item, logs=lines)
+        out.append(item)
+    return tuple(out)
+
+
 def refresh_against(
     desired: Sequence[DesiredModel],
     state: State,
@@ -80,11 +103,16 @@ def refresh_against(
     prune: bool,
     connect: pipeline.ApiFactory,
     env: Mapping[str, str],
+    logs: bool = True,
 ) -> Refresh:
-    """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
+    """Fetch live models, detect drift and fold it into the plan (pure after the fetch);
+    with `logs`, failed drift also carries the deployments' latest log lines."""
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-    drift = detect_drift(desired, state, live)
+        drift = detect_drift(desired, state, live)
+        if logs:
+            user = env.get("TENSORMESH_USER_ID") or None
+            drift = with_failure_logs(api, drift, live, user_id=user)
     plan = pipeline.plan_against(desired, state, prune=prune, env=env)
     return Refresh(
         tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
@@ -94,8 +122,12 @@ def refresh_against(
 def refresh_plan(
     run: pipeline.PlanRun, *, prune: bool, connect: pipeline.ApiFactory, env: Mapping[str, str]
 ) -> Plan:
-    """`plan --refresh`: the plan with live drift folded in; writes nothing."""
-    return refresh_against(run.desired, run.state, prune=prune, connect=connect, env=env).plan
+    """`plan --refresh`: the plan with live drift folded in; writes nothing (and reads no
+    logs: a plan shows none)."""
+    seen = refresh_against(
+        run.desired, run.state, prune=prune, connect=connect, env=env, logs=False
+    )
+    return seen.plan
 
 
 def run_pass(
@@ -294,6 +326,8 @@ def _log_pass(report: PassReport, duration: float) -> None:
         }
         if item.reason:
             fields["reason"] = item.reason
+        if item.drift.logs:
+            fields["logs"] = " | ".join(item.drift.logs)
         log.warning(
             "drift found: %s is %s",
             item.drift.name,

@@ -15,6 +15,11 @@ from reconciler.core.errors import UsageError
 def check_token(token: str, *, source: str) -> str:
     """`token` (already stripped) when every character can go in an HTTP header."""
     for position, char in enumerate(token, start=1):
+        if char == " ":
+            raise UsageError(
+                f"{source} holds a space at position {position}: a control plane token has "
+                "none; set it to the token alone (value not shown)"
+            )
         if char < " " or char == "\x7f":
             raise UsageError(
                 f"{source} holds a control character ({_name(char)}) at position {position}: "
@@ -47,6 +52,14 @@ def check_url(url: str, *, source: str) -> str:
             raise UsageError(
                 f"{source} holds a control or space character ({_name(char)}) at position "
                 f"{position}; fix {source} (value not shown: it may carry a password)"
+            )
+        if not char.isascii():
+            # A look-alike host (IDN) or a pasted typographic character: the ASCII form
+            # (punycode, percent-encoding) is asked for rather than guessed.
+            raise UsageError(
+                f"{source} holds a non-ASCII character ({_name(char)}) at position {position}: "
+                "a URL here is printable ASCII without control characters; write the host in "
+                f"punycode and percent-encode the rest (value not shown: it may carry a password)"
             )
     try:
         parts = urllib.parse.urlsplit(url)

@@ -26,10 +26,11 @@ from typing import Any
 import httpx
 
 from reconciler import __version__
-from reconciler.adapters import endpoint, http_settings, live_model, retry
+from reconciler.adapters import endpoint, http_settings, live_model, retry, token_source
 from reconciler.adapters.http_transport import AnswerRefused, BoundedTransport, KeepAliveTransport
 from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
 from reconciler.adapters.retry import RetryPolicy
+from reconciler.adapters.token_source import TokenSource
 from reconciler.core import named
 from reconciler.core.errors import (
     ApiAuthError,
@@ -47,7 +48,7 @@ from reconciler.core.errors import (
 )
 from reconciler.core.model import DeployRequest, LiveModel
 
-TOKEN_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
+TOKEN_ENV = token_source.TOKEN_ENV
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
 RETRY_BUDGET_ENV = "TENSORMESH_RETRY_BUDGET"
 DEFAULT_BASE_URL = "https://api.tensormesh.ai"
@@ -78,7 +79,7 @@ class HttpModelsApi:
         self,
         client: httpx.Client,
         *,
-        token: str,
+        token: str | TokenSource,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -87,7 +88,7 @@ class HttpModelsApi:
         transports: Sequence[httpx.BaseTransport] = (),
     ) -> None:
         self._client = client
-        self._token = token
+        self._tokens = token_source.StaticToken(token) if isinstance(token, str) else token
         self._policy = policy or RetryPolicy()
         self._aborted = threading.Event()
         # The real sleep wakes up on abort(): a stopped run must not sit out a backoff.
@@ -200,6 +201,31 @@ class HttpModelsApi:
         response = self._send("GET", self._absolute(path), call=call, params=params, retried=True)
         return self._json(call, response)
 
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        path = "/v1/observability/deployments/" + urllib.parse.quote(deployment_id, safe="")
+        call = f"GET {path}/logs (deployment logs)"
+        params = {"userId": user_id, "limit": str(limit), "direction": "LOG_DIRECTION_BACKWARD"}
+        try:
+            response = self._send(
+                "GET", self._absolute(path + "/logs"), call=call, params=params, retried=True
+            )
+        except ApiNotFoundError:
+            return ()  # an API without the endpoint (or a deployment already gone)
+        except ApiError as exc:
+            if exc.status == 501:
+                return ()  # an older API: grpc-gateway's "not implemented"
+            raise
+        body = self._json(call, response)
+        entries = body.get("logs")
+        if entries is None:
+            entries = []  # an empty list is a zero value: may be missing or null
+        if not isinstance(entries, list):
+            raise self._malformed(call, response, "`logs` is not a list")
+        hidden = self._hidden(self._tokens.known())
+        lines = [_log_line(entry, hidden) for entry in entries[:limit]]
+        # Asked newest first, so that `limit` keeps the latest; shown oldest first.
+        return tuple(line for line in reversed(lines) if line)
+
     # -- sending ----------------------------------------------------------------
 
     def _absolute(self, path: str) -> httpx.URL:
@@ -218,10 +244,13 @@ class HttpModelsApi:
         json: Any = None,
         secrets: Iterable[str] = (),
     ) -> httpx.Response:
-        hidden = (self._token, *secrets)
+        secrets = tuple(secrets)
         started = self._clock()
         attempt = 0
+        renewed = False
         while True:
+            token = self._tokens.current()  # one stat: a rotated token file is picked up
+            hidden = (*self._tokens.known(), *secrets)
             if self._aborted.is_set():
                 raise ApiInterruptedError(call, detail="the run was stopped; not sent")
             self._breaker.check(call)
@@ -234,7 +263,7 @@ class HttpModelsApi:
                     url,
                     params=params,
                     json=json,
-                    headers={"Authorization": f"Bearer {self._token}"},
+                    headers={"Authorization": f"Bearer {token}"},
                 )
             except httpx.HTTPError as exc:
                 if self._aborted.is_set():
@@ -248,8 +277,19 @@ class HttpModelsApi:
                 if response.is_success:
                     self._breaker.record_success()
                     return response
+                if response.status_code == 401:
+                    self._tokens.count_refusal()
+                if response.status_code == 401 and not renewed:
+                    renewed = True
+                    # A 401 is a definite refusal: nothing was done, so even a deploy may be
+                    # sent once more, with a token that changed since (a rotated file).
+                    if self._tokens.renew(token) is not None:
+                        _log.info("%s: token refused; sending again with the new one", call)
+                        continue
                 retry_after = _retry_after(response)
                 error = _status_error(call, response, self._hidden(hidden), retry_after=retry_after)
+                if response.status_code == 401:
+                    error = _with_hint(error, self._tokens.refused_hint())
                 if response.status_code == 429 and retry_after is not None:
                     # Everyone backs off, not just this worker.
                     self._limiter.pause_for(min(retry_after, self._policy.retry_after_cap))
@@ -320,20 +360,17 @@ def connect(
     concurrency: int = 8,
     timeout: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    tokens: TokenSource | None = None,
 ) -> HttpModelsApi:
     """An HttpModelsApi for the configured control plane, pooled for `concurrency` workers.
 
-    The token comes only from TENSORMESH_CONTROL_PLANE_TOKEN, never from a flag,
-    so it stays out of shell history and process listings.
+    The token comes from the environment (token_source.from_environment: the variable, a
+    file, or `tm`'s login), never from a flag, so it stays out of shell history and process
+    listings; `tokens` passes a source a long-lived command keeps across passes.
     """
     env = os.environ if environ is None else environ
-    token = env.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise UsageError(
-            f"{TOKEN_ENV} is not set: export the control plane access token "
-            "(from `tm auth login`) in that variable; it is never accepted as a flag"
-        )
-    token = endpoint.check_token(token, source=TOKEN_ENV)
+    if tokens is None:
+        tokens = token_source.from_environment(env)
     url = endpoint.check_url(
         api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL,
         source="--api-url" if api_url else BASE_URL_ENV,
@@ -369,7 +406,7 @@ def connect(
         },
     )
     transports = [direct, *(t for t in mounts.values() if t is not None)]
-    return HttpModelsApi(client, token=token, policy=policy, transports=transports)
+    return HttpModelsApi(client, token=tokens, policy=policy, transports=transports)
 
 
 def _transport(
@@ -461,6 +498,31 @@ def _status_error(
     if error_type is None:
         error_type = ApiServerError if status >= 500 else ApiError
     return error_type(call, **common)
+
+
+_MAX_LOG_LINE = 300
+
+
+def _log_line(entry: Any, hidden: Iterable[str]) -> str:
+    """One deployment log entry as `timestamp message`: control characters stripped, known
+    secrets (the token, every apiKey seen) scrubbed, clipped; "" when unusable."""
+    if not isinstance(entry, Mapping):
+        return ""
+    message = entry.get("message")
+    stamp = entry.get("timestamp")
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    text = _redact(message, hidden).strip()
+    if isinstance(stamp, str) and stamp:
+        text = f"{live_model.clean_text(stamp)[:40]} {text}"
+    return text if len(text) <= _MAX_LOG_LINE else text[: _MAX_LOG_LINE - 1] + "…"
+
+
+def _with_hint(error: ApiError, hint: str) -> ApiError:
+    """`error` telling where the refused token came from and how to get a new one."""
+    error.hint = hint
+    error.args = (error.describe(),)
+    return error
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -50,7 +50,11 @@ def validator_for(name: str, definition: str | None = None) -> Draft202012Valida
     schema = load_schema(name)
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    return Draft202012Validator(schema)
+    # `$` as JSON Schema means it: a fingerprint or id with a trailing newline is refused.
+    validator: Draft202012Validator = schema_compile.with_ecma_patterns(Draft202012Validator)(
+        schema
+    )
+    return validator
 
 
 @functools.cache

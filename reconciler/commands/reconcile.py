@@ -4,6 +4,7 @@ every `--interval` seconds unless `--once`. Parses flags and wires; decides noth
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -134,7 +135,7 @@ def run_reconcile(
     cost: CostOptions | None = None,
 ) -> int:
     from reconciler import reconcile
-    from reconciler.adapters import http_api, logs
+    from reconciler.adapters import http_api, logs, token_source
     from reconciler.apply import ApplyOptions
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
@@ -142,8 +143,11 @@ def run_reconcile(
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
+    # One token source for the whole loop: a rotated token file is picked up between calls
+    # and after a 401, and its 401 count feeds the auth-failure metric.
+    tokens = token_source.from_environment(os.environ)
     # A bad token or URL is one usage error now, not a failed pass every --interval.
-    http_api.connect(api_url, concurrency=concurrency).close()
+    http_api.connect(api_url, concurrency=concurrency, tokens=tokens).close()
     logs.setup_logging(log_format)
     publish = _writeback(state_path, push=push and not detect_only)
     options = reconcile.PassOptions(
@@ -160,19 +164,23 @@ def run_reconcile(
 
     cut_short = threading.Event()  # the stop came while a pass ran
 
+    def connect() -> http_api.HttpModelsApi:
+        return clients.track(http_api.connect(api_url, concurrency=concurrency, tokens=tokens))
+
     def run_one(number: int) -> PassReport:
+        refused_before = tokens.rejections
         report = reconcile.run_pass(
             number,
             list(paths),
             state_path,
             options=options,
-            connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
+            connect=connect,
             stop=stop,
             env=os.environ,
         )
         if stop.is_set():
             cut_short.set()
-        return report
+        return dataclasses.replace(report, auth_failures=tokens.rejections - refused_before)
 
     def emit(report: PassReport) -> None:
         text = pass_to_json_line(report) if output_format == "json" else render_pass(report)

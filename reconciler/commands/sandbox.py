@@ -17,7 +17,7 @@ from reconciler.commands.options import PROBABILITY, SECONDS, FiniteFloat
 from reconciler.core.errors import UsageError
 from reconciler.sandbox.config import DEFAULT_TOKEN
 
-_ENUM_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_ENUM_NAME = re.compile(r"^[A-Z][A-Z0-9_]*\Z")
 _INSTALL_HINT = (
     "the sandbox needs fastapi and uvicorn, which are not installed. "
     "Install the extra: pip install 'tensormesh-reconciler[sandbox]' "

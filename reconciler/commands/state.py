@@ -23,7 +23,7 @@ from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
 from reconciler.core.ports import ModelsApi
 
 USER_ID_ENV = "TENSORMESH_USER_ID"
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LIST_FIELDS = (
     ("name", "NAME"),
     ("modelId", "MODEL ID"),

@@ -35,6 +35,9 @@ class Drift:
     live_model_id: str | None = None
     status: str | None = None
     detail: str = ""
+    # The failed model's latest deployment log lines, oldest first (filled in after
+    # detection by the caller that can call the API; empty when the API has none).
+    logs: tuple[str, ...] = ()
 
 
 # The failed status's real name is unknown (the SDK knows only UP and DELETED), so match

@@ -109,7 +109,10 @@ class ApiTimeoutError(ApiUnreachableError):
 class ApiAuthError(ApiError):
     """401/403: the token is missing, wrong or expired."""
 
-    hint = "Check TENSORMESH_CONTROL_PLANE_TOKEN (run `tm auth login` for a new token)"
+    hint = (
+        "Check TENSORMESH_CONTROL_PLANE_TOKEN (or _TOKEN_FILE, or `tm`'s login): get a token "
+        "with `tm auth login`, then `tm auth print-token --yes-i-know`"
+    )
 
 
 class ApiInvalidError(ApiError):

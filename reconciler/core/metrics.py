@@ -24,6 +24,11 @@ _METRICS = (
     ("drift", "gauge", "Drift found in the last pass, by kind."),
     ("drift_found_total", "counter", "Drift found over all passes, by kind."),
     ("corrections_total", "counter", "Corrections attempted, by result."),
+    (
+        "auth_failures_total",
+        "counter",
+        "Calls the control plane refused with 401 (token expired, revoked or not valid).",
+    ),
     ("last_success_timestamp_seconds", "gauge", "Unix time the last successful pass ended."),
     ("pass_duration_seconds", "gauge", "How long the last pass took, in seconds."),
     (
@@ -41,6 +46,7 @@ class Counters:
     drift_last: Mapping[str, int] = field(default_factory=dict)
     drift_found: Mapping[str, int] = field(default_factory=dict)
     corrections: Mapping[str, int] = field(default_factory=dict)
+    auth_failures: int = 0
     last_success: float | None = None
     last_duration: float | None = None
     # currency -> exact decimal string; empty when the last pass could not price the models
@@ -59,6 +65,7 @@ def count_pass(counters: Counters, report: PassReport, *, now: float, duration: 
         drift_last=drift,
         drift_found=_add(counters.drift_found, drift),
         corrections=_add(counters.corrections, _corrections(report)),
+        auth_failures=counters.auth_failures + report.auth_failures,
         last_success=now if report.ok else counters.last_success,
         last_duration=duration,
         spend=_spend(report),
@@ -94,6 +101,7 @@ def render_metrics(counters: Counters) -> str:
             "kind", {**dict.fromkeys(DRIFT_KINDS, 0), **counters.drift_found}
         ),
         "corrections_total": _labelled("result", counters.corrections),
+        "auth_failures_total": _single(float(counters.auth_failures)),
         "last_success_timestamp_seconds": _single(counters.last_success),
         "pass_duration_seconds": _single(counters.last_duration),
         "hourly_spend": [],
@@ -134,6 +142,7 @@ def parse_counters(text: str) -> Counters:
     totals: dict[str, dict[str, int]] = {"passes_total": {}, "drift_found_total": {}}
     totals["corrections_total"] = {}
     last_success = None
+    auth_failures = 0
     for line in text.splitlines():
         match = _SAMPLE.match(line.strip())
         if match is None or not match.group(1).startswith(PREFIX):
@@ -147,9 +156,12 @@ def parse_counters(text: str) -> Counters:
             totals[name][match.group(3)] = int(number)
         elif name == "last_success_timestamp_seconds":
             last_success = number
+        elif name == "auth_failures_total" and match.group(2) is None:
+            auth_failures = int(number)
     return Counters(
         passes=totals["passes_total"],
         drift_found=totals["drift_found_total"],
         corrections=totals["corrections_total"],
+        auth_failures=auth_failures,
         last_success=last_success,
     )

@@ -26,6 +26,7 @@ class PassReport:
     error: str | None = None
     interrupted: bool = False
     spend: Spend | None = None  # live hourly spend of the managed models; None: not looked at
+    auth_failures: int = 0  # 401 answers met in this pass (a retried one included)
 
     @property
     def ok(self) -> bool:

@@ -96,6 +96,8 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
         out["status"] = drift.status
     if item.reason is not None:
         out["reason"] = item.reason
+    if drift.kind is DriftKind.FAILED:
+        out["logs"] = list(drift.logs)  # the deployment's latest lines, oldest first
     return out
 
 
@@ -120,6 +122,10 @@ def render_pass(report: PassReport) -> str:
         for row in [_HEADER, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
+    for item in report.drift:
+        if item.drift.logs:
+            lines.append(f"  recent logs of {item.drift.name}:")
+            lines.extend(f"    {line}" for line in item.drift.logs)
     if report.spend is not None:
         lines.append(spend_line(report.spend))
     return "\n".join(lines) + "\n"

@@ -59,9 +59,10 @@ def _strict_validator_class() -> Any:
     type_checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", _is_strict_integer
     )
-    return jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+    strict = jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
         jsonschema.Draft202012Validator, type_checker=type_checker
     )
+    return schema_compile.with_ecma_patterns(strict)
 
 
 def _explainer(schema: Mapping[str, Any]) -> SchemaValidator:

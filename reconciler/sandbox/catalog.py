@@ -39,7 +39,7 @@ CLOUD_PROVIDERS: tuple[str, ...] = (
 )
 
 # Same rule as manifests' metadata.name: lowercase alphanumerics and '-', 1-63, alnum at both ends.
-MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 # (cloudProvider, gpuType) -> hourly USD rate in nanos, realistic on-demand list prices.
 GPU_PRICING: dict[tuple[str, str], int] = {

@@ -96,3 +96,17 @@ def test_live_spend_is_a_gauge_per_currency_with_exact_amounts() -> None:
     unknown = PassReport(2, spend=Spend({}, unknown_reason="no prices"))
     later = render_metrics(count_pass(Counters(), unknown, now=2.0, duration=0.1))
     assert "hourly_spend{" not in later
+
+
+def test_auth_failures_are_counted_from_zero_and_kept_across_runs() -> None:
+    text = render_metrics(Counters())
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "0"
+    assert "# TYPE tensormesh_reconciler_auth_failures_total counter" in text
+    refused = PassReport(1, error="GET /v1/models failed with HTTP 401", auth_failures=2)
+    counters = count_pass(Counters(), refused, now=1.0, duration=0.1)
+    counters = count_pass(counters, PassReport(2), now=2.0, duration=0.1)
+    text = render_metrics(counters)
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "2"
+    # A `--once` run from cron reads the file back and keeps counting.
+    again = count_pass(parse_counters(text), PassReport(3, auth_failures=1), now=3.0, duration=0)
+    assert _samples(render_metrics(again))["tensormesh_reconciler_auth_failures_total"] == "3"

@@ -24,7 +24,6 @@ GITHUB_SCHEDULE = EXAMPLES / "schedule" / "github-actions-reconcile.yml"
 GITLAB = EXAMPLES / "pipelines" / "gitlab-ci.yml"
 CRONJOB = EXAMPLES / "schedule" / "kubernetes-cronjob.yaml"
 CRON = EXAMPLES / "schedule" / "cron.txt"
-SCRIPT = EXAMPLES / "schedule" / "reconcile-and-push.sh"
 DOCKERFILE = ROOT / "Dockerfile"
 WORKFLOWS = (GITHUB_PIPELINE, GITHUB_SCHEDULE)
 
@@ -226,8 +225,11 @@ def test_state_commits_skip_ci_and_push_by_rebase_never_force(path: Path) -> Non
     assert "--autostash" not in runs
     if "tensormesh-reconciler apply" in runs:
         assert "--push" in runs  # the tool's own write-back: rebase and retry on rejection
-    if "git push" in runs:
-        assert "git pull --rebase" in runs
+    for command in joined_lines(runs):
+        if "tensormesh-reconciler reconcile" in command:
+            assert "--push" in command and "--once" in command, command
+    # No hand-made write-back: the tool commits, rebases and pushes under its state lock.
+    assert "git push" not in runs and "git commit" not in runs
 
 
 def test_the_state_file_never_triggers_the_apply_workflow() -> None:
@@ -272,10 +274,14 @@ def test_gitlab_apply_and_reconcile_share_a_resource_group_and_skip_ci() -> None
     assert "tensormesh-reconciler apply manifests/" in apply_script
     assert "--push" in apply_script
     reconcile_script = code_only("\n".join(pipeline["reconcile"]["script"]))
-    assert re.search(r'git commit [^\n]*"[^"]*\[skip ci\][^"]*"', reconcile_script)
-    assert "git pull --rebase" in reconcile_script
-    assert "--autostash" not in reconcile_script
-    assert "--force" not in reconcile_script
+    (command,) = [
+        line for line in joined_lines(reconcile_script) if "tensormesh-reconciler reconcile" in line
+    ]
+    assert "--push" in command and "--once" in command, command
+    # The tool's own write-back ([skip ci], rebase, state merge driver), none by hand.
+    for hand_made in ("git commit", "git push", "git pull", "--autostash", "--force"):
+        assert hand_made not in reconcile_script, hand_made
+    assert 'git checkout -B "$CI_COMMIT_BRANCH"' in reconcile_script  # --push needs a branch
 
 
 # ---- Kubernetes ----------------------------------------------------------------------------
@@ -347,16 +353,36 @@ def test_cronjob_root_filesystem_is_read_only_and_writes_only_to_empty_dirs() ->
 def test_cronjob_clones_reconciles_and_pushes_the_state_back() -> None:
     cronjob = _cronjob()
     assert cronjob["spec"]["concurrencyPolicy"] == "Forbid"
-    (container,) = pod_spec_of(cronjob)["containers"]
-    assert container["command"] == ["tensormesh-reconcile-and-push"]
+    pod = pod_spec_of(cronjob)
+    (clone,) = pod["initContainers"]
+    (container,) = pod["containers"]
+    assert clone["command"][:2] == ["git", "clone"]
+    assert clone["command"][-1] == container["workingDir"]
+    assert clone["command"][-2].startswith("https://")
+    # The tool's own write-back; a fresh clone every run, so no --pull.
+    assert container["command"][:3] == ["tensormesh-reconciler", "reconcile", "manifests"]
+    assert {"--once", "--push"} <= set(container["command"])
+    assert "--pull" not in container["command"]
     env = {item["name"]: item for item in container["env"]}
-    work = next(m for m in container["volumeMounts"] if m["name"] == "work")["mountPath"]
-    assert env["RECONCILE_REPO_DIR"]["value"].startswith(work + "/")
-    assert env["RECONCILE_GIT_URL"]["value"].startswith("https://")
-    secrets = next(m for m in container["volumeMounts"] if m["name"] == "secrets")["mountPath"]
-    for name in ("RECONCILE_TOKEN_FILE", "RECONCILE_GIT_TOKEN_FILE"):
-        assert env[name]["value"].startswith(secrets + "/"), name
-    assert API_TOKEN not in env, "the token is read from its file at every run"
+    assert API_TOKEN not in env, "the token is read from its file, before every call"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env[API_TOKEN + "_FILE"]["value"].startswith(mounts["api-token"] + "/")
+    # The init container gets the push credential only, never the API token or a secret.
+    clone_mounts = {m["name"] for m in clone["volumeMounts"]}
+    assert "api-token" not in clone_mounts and "git-credentials" in clone_mounts
+    assert "secretKeyRef" not in yaml.safe_dump(clone)
+    # Git's settings (credential helper, identity) from the ConfigMap, in both containers.
+    (settings,) = [
+        doc
+        for doc in yaml.safe_load_all(CRONJOB.read_text(encoding="utf-8"))
+        if doc and doc["kind"] == "ConfigMap"
+    ]
+    name = settings["metadata"]["name"]
+    for each in (clone, container):
+        assert each["envFrom"] == [{"configMapRef": {"name": name}}]
+    helper = settings["data"]["GIT_CONFIG_VALUE_1"]
+    assert mounts["git-credentials"] + "/git-token" in helper
+    assert settings["data"]["GIT_CONFIG_VALUE_0"] == ""  # drops any other helper
 
 
 # ---- cron ----------------------------------------------------------------------------------
@@ -392,9 +418,11 @@ def test_cron_entry_sets_everything_cron_does_not() -> None:
     assert user == "tensormesh"
     assert "%" not in command  # cron turns % into a newline
     assert command.startswith("cd /")
-    assert "RECONCILE_TOKEN_FILE=/" in command
+    assert variables[API_TOKEN + "_FILE"].startswith("/etc/")  # read before every call
     assert API_TOKEN not in command  # never a token on a command line
-    assert re.search(r"flock -n \S+ tensormesh-reconcile-and-push", command)
+    flags = re.search(r"flock -n \S+ tensormesh-reconciler reconcile (.*) >>", command)
+    assert flags is not None, command
+    assert {"--once", "--pull", "--push"} <= set(flags.group(1).split())  # a long-lived clone
     assert re.search(r">>\s*\S+\.log 2>&1$", command)
 
 
@@ -418,13 +446,9 @@ def test_image_has_git_and_runs_as_a_numeric_non_root_user() -> None:
     assert not any(line.startswith("RUN ") for line in instructions[last_user:])
     pod = pod_spec_of(_cronjob())
     assert pod["securityContext"]["runAsUser"] == int(uid)
-    assert any("tensormesh-reconcile-and-push" in line for line in instructions)
     assert "safe.directory" in installs or any("safe.directory" in x for x in instructions)
     header = DOCKERFILE.read_text(encoding="utf-8")
     assert '--user "$(id -u):$(id -g)"' in header  # how to run it on a mounted work tree
-    assert "!examples/schedule/reconcile-and-push.sh" in (ROOT / ".dockerignore").read_text(
-        encoding="utf-8"
-    )
 
 
 def test_license_is_the_apache_2_text_pyproject_names() -> None:
