@@ -43,7 +43,7 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY reconciler ./reconciler
 COPY schemas ./schemas
-RUN pip install . && rm -rf /src
+RUN pip install '.[serve]' && rm -rf /src
 
 # One pass with git write-back, for the CronJob (see the script's header for its settings).
 COPY examples/schedule/reconcile-and-push.sh /usr/local/bin/tensormesh-reconcile-and-push

@@ -43,6 +43,11 @@ class PassOptions:
     pull: bool = False  # `git pull --ff-only` before each pass
     # The git write-back of a pass that changed the state, run under the state lock.
     publish: pipeline.Publish | None = None
+    # `--git`: fetch and check out the revision to reconcile (reconciler/git_source.py),
+    # given the state path; replaces finding the checkout and --pull.
+    source: Callable[[str], git_checkout.Checkout] | None = None
+    # `--serve`: shown what each pass saw and did (the status page); must not raise.
+    observe: Callable[[Refresh, ApplyResult | None], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +113,13 @@ def run_pass(
     """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
     becomes the report's error."""
     seen: Refresh | None = None
+    revision: str | None = None  # reported in --git mode: the revision this pass reconciles
     try:
-        checkout = git_checkout.find_checkout(paths, state_path)
+        if options.source is not None:
+            checkout: git_checkout.Checkout | None = options.source(state_path)
+            revision = git_checkout.recorded_revision(checkout)
+        else:
+            checkout = git_checkout.find_checkout(paths, state_path)
         if options.pull:
             checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
@@ -125,7 +135,9 @@ def run_pass(
             env=env,
         )
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
-            return _report(number, seen, None, options, interrupted=stop.is_set())
+            _observe(options, seen, None)
+            report = _report(number, seen, None, options, interrupted=stop.is_set())
+            return replace(report, revision=revision)
         seen, result, published = _correct(
             seen,
             state_path,
@@ -135,15 +147,26 @@ def run_pass(
             env=env,
             checkout=checkout,
         )
-        report = _report(number, seen, result, options, interrupted=stop.is_set())
+        _observe(options, seen, result)
+        report = replace(
+            _report(number, seen, result, options, interrupted=stop.is_set()), revision=revision
+        )
         # Corrections made and recorded, but not pushed: report both.
         return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
         if seen is None:
-            return PassReport(number, detect_only=options.detect_only, error=str(exc))
+            return PassReport(
+                number, detect_only=options.detect_only, error=str(exc), revision=revision
+            )
         # Keep what detection found: the drift is still worth reporting.
+        _observe(options, seen, None)
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc))
+        return replace(report, error=str(exc), revision=revision)
+
+
+def _observe(options: PassOptions, seen: Refresh, result: ApplyResult | None) -> None:
+    if options.observe is not None:
+        options.observe(seen, result)
 
 
 def _correct(

@@ -26,6 +26,7 @@ _METRICS = (
     ("last_success_timestamp_seconds", "gauge", "Unix time the last successful pass ended."),
     ("pass_duration_seconds", "gauge", "How long the last pass took, in seconds."),
 )
+REVISION_HELP = "The git revision the last pass reconciled (reconcile --git)."
 _SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')
 
 
@@ -37,6 +38,7 @@ class Counters:
     corrections: Mapping[str, int] = field(default_factory=dict)
     last_success: float | None = None
     last_duration: float | None = None
+    revision: str | None = None  # `reconcile --git`: the commit the last pass reconciled
 
 
 def count_pass(counters: Counters, report: PassReport, *, now: float, duration: float) -> Counters:
@@ -53,6 +55,7 @@ def count_pass(counters: Counters, report: PassReport, *, now: float, duration: 
         corrections=_add(counters.corrections, _corrections(report)),
         last_success=now if report.ok else counters.last_success,
         last_duration=duration,
+        revision=report.revision if report.revision is not None else counters.revision,
     )
 
 
@@ -89,6 +92,11 @@ def render_metrics(counters: Counters) -> str:
         for label, value, number in samples[name]:
             labels = "" if label is None else f'{{{label}="{value}"}}'
             lines.append(f"{PREFIX}{name}{labels} {_number(number)}")
+    if counters.revision is not None:
+        # Only in --git mode: the info-style series Argo CD and Flux expose for a revision.
+        lines.append(f"# HELP {PREFIX}revision_info {REVISION_HELP}")
+        lines.append(f"# TYPE {PREFIX}revision_info gauge")
+        lines.append(f'{PREFIX}revision_info{{revision="{counters.revision}"}} 1')
     return "\n".join(lines) + "\n"
 
 

@@ -24,6 +24,7 @@ class PassReport:
     detect_only: bool = False
     error: str | None = None
     interrupted: bool = False
+    revision: str | None = None  # `reconcile --git`: the commit this pass reconciled
 
     @property
     def ok(self) -> bool:

@@ -30,7 +30,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         }
         for outcome in report.corrections
     ]
-    return {
+    out: dict[str, Any] = {
         "pass": report.number,
         "ok": report.ok,
         "detectOnly": report.detect_only,
@@ -46,6 +46,9 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
             "failed": sum(1 for outcome in report.corrections if outcome.failed),
         },
     }
+    if report.revision is not None:
+        out["revision"] = report.revision  # `reconcile --git`: the commit reconciled
+    return out
 
 
 def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
@@ -96,6 +99,8 @@ _HEADER = ("NAME", "DRIFT", "FIELDS", "CORRECTION")
 
 def _headline(report: PassReport) -> str:
     head = f"Pass {report.number}: "
+    if report.revision is not None:
+        head = f"Pass {report.number} at {report.revision[:12]}: "
     if report.error is not None:
         return head + f"failed: {report.error}"
     corrected = sum(1 for item in report.drift if item.corrected)
