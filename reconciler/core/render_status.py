@@ -49,7 +49,7 @@ th{font-size:.85em;color:var(--muted);font-weight:600}
  thead{display:none}
  table,tbody,tr,td{display:block;width:100%}
  tr{border:1px solid #8884;border-radius:8px;margin:0 0 10px;padding:4px 0}
- td{border:0;padding:3px 10px;display:flex;gap:8px}
+ td{border:0;padding:3px 10px;display:flex;flex-wrap:wrap;align-items:flex-start;gap:8px}
  td::before{content:attr(data-label);min-width:7.5em;color:var(--muted);font-size:.85em}
 }
 """
