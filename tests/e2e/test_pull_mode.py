@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import assert_clean_failure, run_cli, write_manifest
-from tests.support.gitrepos import STATE, cli_env, clone, commit_all, git, make_remote
+from tests.support.gitrepos import STATE, cli_env, commit_all, git, make_remote
 from tests.support.sandbox import SandboxProcess
 
 pytestmark = pytest.mark.e2e

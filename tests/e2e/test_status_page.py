@@ -79,6 +79,7 @@ def loop(sandbox: SandboxProcess, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     env.setdefault("PYTHONPATH", str(PROJECT_ROOT))
     state = str(tmp_path / "state.json")
     cli = [sys.executable, "-m", "reconciler"]
+    serve = ["--interval", "0.5", "--detect-only", "--serve", "127.0.0.1:0"]
     applied = subprocess.run(
         [*cli, "apply", str(folder), "--state", state, "--no-wait"],
         env=env,
@@ -90,8 +91,7 @@ def loop(sandbox: SandboxProcess, tmp_path: Path) -> Iterator[tuple[str, Path]]:
     err = tmp_path / "loop.err"
     with err.open("w") as stderr:
         proc = subprocess.Popen(
-            [*cli, "reconcile", str(folder), "--state", state, "--interval", "0.5"]
-            + ["--detect-only", "--serve", "127.0.0.1:0"],
+            [*cli, "reconcile", str(folder), "--state", state, *serve],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=stderr,
