@@ -34,9 +34,7 @@ def test_each_sync_status_comes_from_what_the_pass_saw() -> None:
         list(models.values()),
         state(*entries),
         [
-            live(
-                "id-ok", "ok", endpoint="https://ok.example/v1", updated_at="2026-01-02T03:04:05Z"
-            ),
+            live("id-ok", "ok", endpoint="https://ok.example/v1", updated_at="2026-01-02T03:04Z"),
             live("id-broken", "broken", "MODEL_STATUS_FAILED"),
             live("id-edited", "edited"),
             live("id-x", "stranger<b>"),
