@@ -54,6 +54,7 @@ class Board:
         self._running = False
         self._pass_started: float | None = None
         self._last_success: float | None = None  # monotonic
+        self._last_duration = 0.0
         self._seen: _Seen | None = None
         self._passes: collections.deque[service_status.PassRow] = collections.deque(
             maxlen=KEEP_PASSES
@@ -81,6 +82,7 @@ class Board:
         ended = self._now()
         with self._lock:
             self._pass_started = None
+            self._last_duration = duration
             if report.ok:
                 self._last_success = self._clock()
             self._passes.appendleft(
@@ -106,11 +108,13 @@ class Board:
 
     def _ready(self) -> tuple[bool, str]:
         with self._lock:
-            last = self._last_success
+            last, duration = self._last_success, self._last_duration
         if last is None:
             return False, "no pass has succeeded yet"
         age = self._clock() - last
-        if age > 2 * self._interval:
+        # Two intervals between the ends of passes, plus a pass's own time: with a short
+        # interval and a slow fetch, the gap between two good passes exceeds the interval.
+        if age > 2 * self._interval + duration:
             return False, f"the last successful pass ended {age:.0f} s ago (over two intervals)"
         return True, "ok"
 
