@@ -198,3 +198,44 @@ def test_an_unreachable_repository_is_one_clear_error(
     result = pull_pass(sandbox, tmp_path, tmp_path / "nowhere.git")
     assert_clean_failure(result)
     assert "cannot fetch main from" in result.stderr
+
+
+def test_a_commit_after_our_write_back_is_applied_and_written_back_on_top(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    remote = make_remote(tmp_path)
+    assert pull_pass(sandbox, tmp_path, remote, state=STATE).returncode == 0
+    seed = tmp_path / "seed"
+    git(seed, "pull", "-q", "--ff-only", "origin", "main")
+    write_manifest(seed / "manifests", "beta")
+    pushed = commit_all(seed, "add beta")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+
+    second = pull_pass(sandbox, tmp_path, remote, state=STATE)
+    assert second.returncode == 0, second.stderr
+    assert report(second)["revision"] == pushed
+    assert live_names(sandbox) == {"alpha", "beta"}
+    state = json.loads(git(remote, "show", f"main:{STATE}"))
+    assert set(state["entries"]) == {"alpha", "beta"}
+    assert state["revision"] == pushed
+    assert git(remote, "rev-parse", "main^") == pushed  # linear: our commit on top of theirs
+
+
+def test_a_workdir_holding_something_else_is_refused(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    remote = make_remote(tmp_path)
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "notes.txt").write_text("mine\n")
+    result = pull_pass(sandbox, tmp_path, remote)
+    assert_clean_failure(result)
+    assert "is not empty and holds no clone" in result.stderr
+    assert (tmp_path / "work" / "notes.txt").read_text() == "mine\n"
+
+    other = tmp_path / "other.git"
+    git(tmp_path, "clone", "-q", "--bare", str(remote), str(other))
+    (tmp_path / "work" / "notes.txt").unlink()
+    assert pull_pass(sandbox, tmp_path, other).returncode == 0
+    result = pull_pass(sandbox, tmp_path, remote)
+    assert_clean_failure(result)
+    assert "holds a clone of another repository" in result.stderr
