@@ -239,3 +239,27 @@ def test_a_workdir_holding_something_else_is_refused(
     result = pull_pass(sandbox, tmp_path, remote)
     assert_clean_failure(result)
     assert "holds a clone of another repository" in result.stderr
+
+
+def test_a_write_back_the_remote_refused_is_pushed_before_moving_on(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    remote = make_remote(tmp_path)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'remote: closed for maintenance' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    first = pull_pass(sandbox, tmp_path, remote, "--output", "text", state=STATE)
+    assert_clean_failure(first)
+    assert "git push" in first.stdout
+    assert live_names(sandbox) == {"alpha"}  # deployed and recorded in the clone's commit
+    hook.unlink()
+    seed = tmp_path / "seed"
+    write_manifest(seed / "manifests", "beta")
+    commit_all(seed, "add beta")
+    git(seed, "push", "-q", "origin", "HEAD:main")
+
+    second = pull_pass(sandbox, tmp_path, remote, state=STATE)
+    assert second.returncode == 0, second.stdout + second.stderr
+    state = json.loads(git(remote, "show", f"main:{STATE}"))
+    assert set(state["entries"]) == {"alpha", "beta"}
+    assert sandbox.stats()["createCalls"] == 2  # alpha's ID was kept, never deployed twice
