@@ -70,8 +70,11 @@ def fetch_live(
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
-    for user in sorted(wanted or {users.default()}):
-        live.extend(api.list_models(user))
+    # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
+    # collector would otherwise scan again and again while they are parsed (heap.py).
+    with heap.building_long_lived():
+        for user in sorted(wanted or {users.default()}):
+            live.extend(api.list_models(user))
     return tuple(live)
 
 
