@@ -58,8 +58,8 @@ def service_steps(n: int, rounds: int, scratch: Path) -> list[Result]:
         Result(
             "reconcile pass, N live (one list call)", n, plain_s, plain_run.cpu, list_s,
             "list parse", 2.0, plain_run.peak_mb, rounds,
-            note=f"{calls} API call(s) in the run (the token check, then one list); "
-            "in-process pass time; N unmanaged live models, one manifest",
+            note=f"{calls} API call(s) in the whole run; in-process pass time; "
+            "N unmanaged live models, one manifest",
         ),
         Result(
             "reconcile pass with --serve", n, served_s, served_run.cpu, plain_s,
