@@ -26,6 +26,7 @@ REMOTE = "origin"
 # The newest revision this clone fetched and checked out (or pushed): a later fetch must
 # contain it, else the branch was force-pushed back and reconciling it would undo work.
 APPLIED_REF = "refs/tensormesh/applied"
+LEFT_OVER = "tensormesh: reconcile state an earlier pass left uncommitted"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,7 @@ def sync(source: GitSource, repo: GitRepo, state_path: str, *, lock_timeout: flo
                 "changes. Push a commit on top of the newer one to move on"
             )
         verify(repo, fetched, source.allowed_signers)
+        _commit_left_over_state(source, repo, state_path)
         head = repo.head()
         if head is not None and head != fetched and not repo.is_ancestor(head, fetched):
             # Our write-back commit of an earlier pass did not reach the remote: push it now
@@ -132,6 +134,17 @@ def sync(source: GitSource, repo: GitRepo, state_path: str, *, lock_timeout: flo
         repo.run("checkout", "--quiet", "--force", "-B", source.branch, fetched)
         repo.run("update-ref", APPLIED_REF, fetched)
     return Checkout(repo, fetched)
+
+
+def _commit_left_over_state(source: GitSource, repo: GitRepo, state_path: str) -> None:
+    """A state file in the clone that differs from HEAD was saved by a pass whose commit
+    never happened (killed between the save and the commit, a failing hook): commit it, so
+    the checkout below cannot throw its model IDs away; the push then carries it."""
+    path = Path(state_path)
+    if not source.holds(state_path) or repo.head() is None or not path.exists():
+        return
+    if repo.has_changes(path):
+        repo.commit_file(path, f"{LEFT_OVER} [skip ci]\n")
 
 
 def verify(repo: GitRepo, revision: str, allowed_signers: Path | None) -> None:

@@ -263,3 +263,33 @@ def test_a_write_back_the_remote_refused_is_pushed_before_moving_on(
     state = json.loads(git(remote, "show", f"main:{STATE}"))
     assert set(state["entries"]) == {"alpha", "beta"}
     assert sandbox.stats()["createCalls"] == 2  # alpha's ID was kept, never deployed twice
+
+
+def test_a_state_left_uncommitted_in_the_clone_is_committed_not_overwritten(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    remote = make_remote(tmp_path)
+    assert pull_pass(sandbox, tmp_path, remote, state=STATE).returncode == 0
+    # As if a pass had been killed between saving the state and committing it: the file
+    # in the clone holds an entry (here beta, deployed by hand) the remote does not have.
+    beta = sandbox.create_model(
+        {
+            "modelName": "beta",
+            "userId": sandbox.user_id,
+            "modelPath": "meta-llama/Llama-3.1-8B-Instruct",
+            "gpuType": "GPU_TYPE_H100",
+            "gpuCount": 1,
+            "infra": {"cloudProvider": "CLOUD_PROVIDER_NEBIUS"},
+        }
+    )
+    local = tmp_path / "work" / STATE
+    state = json.loads(local.read_text())
+    entry = dict(state["entries"]["alpha"], name="beta", modelId=beta["modelId"])
+    state["entries"]["beta"] = entry
+    local.write_text(json.dumps(state, indent=2) + "\n")
+
+    result = pull_pass(sandbox, tmp_path, remote, state=STATE)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "beta" in json.loads(git(remote, "show", f"main:{STATE}"))["entries"]
+    subjects = git(remote, "log", "--format=%s", "main")
+    assert "left uncommitted [skip ci]" in subjects
