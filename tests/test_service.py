@@ -3,6 +3,8 @@ prometheus-client, and the real HTTP server on a loopback port."""
 
 from __future__ import annotations
 
+import sys
+
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -141,3 +143,13 @@ def test_a_port_in_use_is_a_usage_error() -> None:
             StatusServer("127.0.0.1", port, {})
     finally:
         first.close()
+
+
+def test_without_prometheus_client_serve_says_what_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reconciler.adapters import prometheus_metrics
+
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # as if not installed
+    with pytest.raises(UsageError, match=r"pip install 'tensormesh-reconciler\[serve\]'"):
+        prometheus_metrics.check_installed()

@@ -329,8 +329,9 @@ def _board(serve: str | None, *, interval: float, source: GitSource | None) -> B
     if serve is None:
         return None
     from reconciler import service
-    from reconciler.adapters import prometheus_metrics
+    from reconciler.adapters import prometheus_metrics, status_server
 
+    status_server.parse_address(serve)  # a bad address is a usage error before anything runs
     prometheus_metrics.check_installed()
     shown = None if source is None else f"{source.url} {source.branch} {source.path}"
     return service.Board(interval=interval, source=shown)

@@ -181,6 +181,7 @@ def test_verify_commits_refuses_unsigned_and_wrongly_signed_revisions(
         (["--pull"], "drop --pull/--push"),
         (["--path", "../elsewhere"], "inside the repository"),
         (["--ref", "main~1"], "is not a branch name"),
+        (["--serve", "localhost:http"], "give HOST:PORT"),
     ],
 )
 def test_pull_mode_flag_mistakes_are_usage_errors(
@@ -293,3 +294,9 @@ def test_a_state_left_uncommitted_in_the_clone_is_committed_not_overwritten(
     assert "beta" in json.loads(git(remote, "show", f"main:{STATE}"))["entries"]
     subjects = git(remote, "log", "--format=%s", "main")
     assert "left uncommitted [skip ci]" in subjects
+
+
+def test_pull_mode_flags_without_git_are_usage_errors(tmp_path: Path) -> None:
+    result = run_cli(["reconcile", "manifests", "--workdir", str(tmp_path), "--once"])
+    assert_clean_failure(result)
+    assert "--workdir and --verify-commits go with --git URL" in result.stderr
