@@ -43,7 +43,7 @@ WORKDIR /src
 COPY pyproject.toml README.md LICENSE ./
 COPY reconciler ./reconciler
 COPY schemas ./schemas
-RUN pip install . && rm -rf /src
+RUN pip install '.[serve]' && rm -rf /src
 
 # Never run as root: the reconciler needs no privileges, only the token and its files.
 # A fixed numeric uid and gid, so Kubernetes can check runAsNonRoot and match fsGroup.

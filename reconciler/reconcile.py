@@ -46,6 +46,11 @@ class PassOptions:
     # The git write-back of a pass that changed the state, run under the state lock.
     publish: pipeline.Publish | None = None
     cost: costing.CostOptions = field(default_factory=costing.CostOptions)
+    # `--git`: fetch and check out the revision to reconcile (reconciler/git_source.py),
+    # given the state path; replaces finding the checkout and --pull.
+    source: Callable[[str], git_checkout.Checkout] | None = None
+    # `--serve`: shown what each pass saw and did (the status page); must not raise.
+    observe: Callable[[Refresh, ApplyResult | None], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +73,11 @@ def fetch_live(
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
-    for user in sorted(wanted or {users.default()}):
-        live.extend(api.list_models(user))
+    # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
+    # collector would otherwise scan again and again while they are parsed (heap.py).
+    with heap.building_long_lived():
+        for user in sorted(wanted or {users.default()}):
+            live.extend(api.list_models(user))
     return tuple(live)
 
 
@@ -144,8 +152,13 @@ def run_pass(
     becomes the report's error."""
     seen: Refresh | None = None
     spend: Spend | None = None
+    revision: str | None = None  # reported in --git mode: the revision this pass reconciles
     try:
-        checkout = git_checkout.find_checkout(paths, state_path)
+        if options.source is not None:
+            checkout: git_checkout.Checkout | None = options.source(state_path)
+            revision = git_checkout.recorded_revision(checkout)
+        else:
+            checkout = git_checkout.find_checkout(paths, state_path)
         if options.pull:
             checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
@@ -164,8 +177,9 @@ def run_pass(
         prices = costing.load_prices(options.cost, connect)
         spend = live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
+            _observe(options, seen, None)
             report = _report(number, seen, None, options, interrupted=stop.is_set())
-            return replace(report, spend=spend)
+            return replace(report, spend=spend, revision=revision)
         seen, result, published = _correct(
             seen,
             state_path,
@@ -176,17 +190,28 @@ def run_pass(
             checkout=checkout,
             prices=prices,
         )
+        _observe(options, seen, result)
         report = replace(
-            _report(number, seen, result, options, interrupted=stop.is_set()), spend=spend
+            _report(number, seen, result, options, interrupted=stop.is_set()),
+            spend=spend,
+            revision=revision,
         )
         # Corrections made and recorded, but not pushed: report both.
         return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
         if seen is None:
-            return PassReport(number, detect_only=options.detect_only, error=str(exc))
+            return PassReport(
+                number, detect_only=options.detect_only, error=str(exc), revision=revision
+            )
         # Keep what detection found: the drift is still worth reporting.
+        _observe(options, seen, None)
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc), spend=spend)
+        return replace(report, error=str(exc), spend=spend, revision=revision)
+
+
+def _observe(options: PassOptions, seen: Refresh, result: ApplyResult | None) -> None:
+    if options.observe is not None:
+        options.observe(seen, result)
 
 
 def _correct(

@@ -66,6 +66,7 @@ _REDACTED = "[redacted]"
 _MAX_LOCATION = 200
 # Deeper JSON than this is no Model: refuse it before json's recursion limit does.
 _MAX_DEPTH = 64
+_CONTAINERS = (dict, list)  # what json builds besides scalars
 
 
 class HttpModelsApi:
@@ -328,7 +329,7 @@ class HttpModelsApi:
             raise self._malformed(call, response, why)
         if not isinstance(body, Mapping):
             raise self._malformed(call, response, "the response is not a JSON object")
-        keys = set(_returned_api_keys(body))
+        keys = _returned_api_keys(body)
         if keys:
             with self._keys_lock:
                 self._returned_keys.update(keys)
@@ -602,32 +603,39 @@ def _no_constant(text: str) -> Any:
 
 
 def _depth(value: Any) -> int:
-    # Iterative: a deep document must not hit the recursion limit here either.
-    deepest, stack = 0, [(value, 1)]
+    # Iterative: a deep document must not hit the recursion limit here either. Only
+    # containers go on the stack (a list of 20,000 models holds ~500,000 scalars): a
+    # non-empty container's scalars are one level below it, which counts the same. json
+    # builds plain dicts and lists only, so `type(...) is` is exact (and much faster).
+    deepest, stack = 1, [(value, 1)]
     while stack:
         item, level = stack.pop()
         deepest = max(deepest, level)
         if level > _MAX_DEPTH:
             break
-        if isinstance(item, dict):
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, level + 1) for child in item)
+        kind = type(item)
+        children = item.values() if kind is dict else item if kind is list else None
+        if children:
+            below = level + 1
+            deepest = max(deepest, below)
+            stack.extend([(child, below) for child in children if type(child) in _CONTAINERS])
     return deepest
 
 
-def _returned_api_keys(body: Any) -> Iterable[str]:
+def _returned_api_keys(body: Any) -> set[str]:
     """Every `apiKey` string in a response (a model, a wrapper, a list of models)."""
+    found: set[str] = set()
     stack = [body]
     while stack:
         item = stack.pop()
-        if isinstance(item, dict):
+        if type(item) is dict:
             key = item.get("apiKey")
             if isinstance(key, str) and len(key) >= 4:
-                yield key
-            stack.extend(v for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend(v for v in item if isinstance(v, dict | list))
+                found.add(key)
+            stack.extend([value for value in item.values() if type(value) in _CONTAINERS])
+        elif type(item) is list:
+            stack.extend([value for value in item if type(value) in _CONTAINERS])
+    return found
 
 
 def _redirect_detail(response: httpx.Response) -> str:

@@ -37,6 +37,7 @@ _METRICS = (
         "Live hourly spend of the managed models in the last pass, per currency.",
     ),
 )
+REVISION_HELP = "The git revision the last pass reconciled (reconcile --git)."
 _SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')
 
 
@@ -51,6 +52,7 @@ class Counters:
     last_duration: float | None = None
     # currency -> exact decimal string; empty when the last pass could not price the models
     spend: Mapping[str, str] = field(default_factory=dict)
+    revision: str | None = None  # `reconcile --git`: the commit the last pass reconciled
 
 
 def count_pass(counters: Counters, report: PassReport, *, now: float, duration: float) -> Counters:
@@ -69,6 +71,7 @@ def count_pass(counters: Counters, report: PassReport, *, now: float, duration: 
         last_success=now if report.ok else counters.last_success,
         last_duration=duration,
         spend=_spend(report),
+        revision=report.revision if report.revision is not None else counters.revision,
     )
 
 
@@ -118,6 +121,11 @@ def render_metrics(counters: Counters) -> str:
         f'{PREFIX}hourly_spend{{currency="{currency}"}} {amount}'
         for currency, amount in sorted(counters.spend.items())
     )
+    if counters.revision is not None:
+        # Only in --git mode: the info-style series Argo CD and Flux expose for a revision.
+        lines.append(f"# HELP {PREFIX}revision_info {REVISION_HELP}")
+        lines.append(f"# TYPE {PREFIX}revision_info gauge")
+        lines.append(f'{PREFIX}revision_info{{revision="{counters.revision}"}} 1')
     return "\n".join(lines) + "\n"
 
 

@@ -27,6 +27,7 @@ class PassReport:
     interrupted: bool = False
     spend: Spend | None = None  # live hourly spend of the managed models; None: not looked at
     auth_failures: int = 0  # 401 answers met in this pass (a retried one included)
+    revision: str | None = None  # `reconcile --git`: the commit this pass reconciled
 
     @property
     def ok(self) -> bool:

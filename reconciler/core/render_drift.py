@@ -32,7 +32,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         }
         for outcome in report.corrections
     ]
-    document = {
+    document: dict[str, Any] = {
         "pass": report.number,
         "ok": report.ok,
         "detectOnly": report.detect_only,
@@ -50,6 +50,8 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
     }
     if report.spend is not None:
         document["spend"] = spend_to_json(report.spend)
+    if report.revision is not None:
+        document["revision"] = report.revision  # `reconcile --git`: the commit reconciled
     return document
 
 
@@ -136,6 +138,8 @@ _HEADER = ("NAME", "DRIFT", "FIELDS", "CORRECTION")
 
 def _headline(report: PassReport) -> str:
     head = f"Pass {report.number}: "
+    if report.revision is not None:
+        head = f"Pass {report.number} at {report.revision[:12]}: "
     if report.error is not None:
         return head + f"failed: {report.error}"
     corrected = sum(1 for item in report.drift if item.corrected)

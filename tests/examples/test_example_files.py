@@ -23,6 +23,7 @@ GITHUB_PIPELINE = EXAMPLES / "pipelines" / "github-actions.yml"
 GITHUB_SCHEDULE = EXAMPLES / "schedule" / "github-actions-reconcile.yml"
 GITLAB = EXAMPLES / "pipelines" / "gitlab-ci.yml"
 CRONJOB = EXAMPLES / "schedule" / "kubernetes-cronjob.yaml"
+DEPLOYMENT = EXAMPLES / "schedule" / "kubernetes-deployment.yaml"
 CRON = EXAMPLES / "schedule" / "cron.txt"
 DOCKERFILE = ROOT / "Dockerfile"
 WORKFLOWS = (GITHUB_PIPELINE, GITHUB_SCHEDULE)
@@ -383,6 +384,52 @@ def test_cronjob_clones_reconciles_and_pushes_the_state_back() -> None:
     helper = settings["data"]["GIT_CONFIG_VALUE_1"]
     assert mounts["git-credentials"] + "/git-token" in helper
     assert settings["data"]["GIT_CONFIG_VALUE_0"] == ""  # drops any other helper
+
+
+def _deployment() -> dict[str, Any]:
+    documents = [doc for doc in yaml.safe_load_all(DEPLOYMENT.read_text(encoding="utf-8")) if doc]
+    (deployment,) = [doc for doc in documents if doc["kind"] == "Deployment"]
+    return deployment  # type: ignore[no-any-return]
+
+
+def test_the_service_deployment_passes_pod_security_restricted() -> None:
+    pod = pod_spec_of(_deployment())
+    assert restricted_violations(pod) == []
+    volumes = {volume["name"]: volume for volume in pod["volumes"]}
+    assert pod["automountServiceAccountToken"] is False
+    for container in pod["containers"]:
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        for mount in container["volumeMounts"]:
+            kind = "secret" if mount.get("readOnly") else "emptyDir"
+            assert kind in volumes[mount["name"]], mount
+
+
+def test_the_service_deployment_is_one_replica_probed_and_scraped() -> None:
+    deployment = _deployment()
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"  # never two at once
+    template = deployment["spec"]["template"]
+    annotations = template["metadata"]["annotations"]
+    (container,) = template["spec"]["containers"]
+    port = {p["name"]: p["containerPort"] for p in container["ports"]}["http"]
+    assert annotations == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    args = container["args"]
+    assert args[0] == "reconcile"
+    flags = {args[i]: args[i + 1] for i in range(1, len(args) - 1) if args[i].startswith("--")}
+    assert flags["--serve"] == f"0.0.0.0:{port}"
+    assert flags["--git"].startswith("https://")
+    assert {"--ref", "--path", "--workdir", "--state", "--verify-commits"} <= set(flags)
+    work = next(m for m in container["volumeMounts"] if m["name"] == "work")["mountPath"]
+    assert flags["--workdir"].startswith(work + "/")
+    secrets = next(m for m in container["volumeMounts"] if m["name"] == "secrets")["mountPath"]
+    assert flags["--verify-commits"].startswith(secrets + "/")
+    assert "--once" not in args
 
 
 # ---- cron ----------------------------------------------------------------------------------
