@@ -29,6 +29,11 @@ def building_long_lived() -> Iterator[None]:
 
 
 def release_long_lived() -> None:
-    """Hand frozen objects back to the collector: between passes of a long-running loop,
-    so that a cycle built by one pass cannot outlive it."""
+    """Between passes of a long-running loop: collect what the pass left, then unfreeze.
+
+    Without the collect, the next pass's freeze would put this pass's cyclic garbage (httpx
+    responses with their bodies, closed clients) out of the collector's reach for good.
+    Collecting before unfreezing skips the frozen heap: milliseconds, not a full scan.
+    """
+    gc.collect()
     gc.unfreeze()
