@@ -1,4 +1,6 @@
-"""Shared fixtures: `sandbox` is a real sandbox subprocess on loopback, stopped after the test."""
+"""Shared fixtures: `sandbox` is a real sandbox subprocess on loopback, one per test module,
+reset (`POST /_sandbox/reset`) before each test so that every test starts from a fresh one.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +11,21 @@ import pytest
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
 
+@pytest.fixture(scope="module")
+def _module_sandbox() -> Iterator[list[SandboxProcess]]:
+    # A list, so that a test that stopped or killed the process gets a new one.
+    held: list[SandboxProcess] = []
+    yield held
+    for process in held:
+        process.stop()
+
+
 @pytest.fixture
-def sandbox() -> Iterator[SandboxProcess]:
-    with start_sandbox() as process:
-        yield process
+def sandbox(_module_sandbox: list[SandboxProcess]) -> SandboxProcess:
+    if _module_sandbox and _module_sandbox[-1].proc.poll() is None:
+        process = _module_sandbox[-1]
+        process.reset()
+        return process
+    process = start_sandbox()
+    _module_sandbox.append(process)
+    return process
