@@ -7,8 +7,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
+from tests.support import examples
 from tests.support.sandbox import SandboxProcess, start_sandbox
+
+if examples.SCALE < 1:  # `make test-fast`: also fewer examples where a test sets none
+    settings.register_profile("fast", max_examples=examples.examples(100))
+    settings.load_profile("fast")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A test on the subprocess sandbox is end to end whatever its folder: `make test-fast`
+    # leaves it out by marker.
+    for item in items:
+        if "sandbox" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture(scope="module")

@@ -52,6 +52,7 @@ def _gc_restored() -> Iterator[None]:
         gc.enable()
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("_gc_restored")
 def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None:
     manifests = tmp_path / "manifests"
