@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck contracts demo bench golden clean campaign conformance
+.PHONY: test test-fast check lint typecheck contracts demo bench golden clean campaign conformance
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,8 +13,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Everything: unit, e2e (real CLI against a real sandbox), conformance, a 6-seed smoke of
+# the fault campaign.
 test: $(STAMP) deps-chromium
 	$(BIN)/python -m pytest -q
+
+# Unit tests only, for feedback while editing: no subprocess (sandbox or CLI), no e2e, no
+# conformance, nothing slow; property tests draw a fifth of their examples.
+test-fast: $(STAMP)
+	HYPOTHESIS_EXAMPLES_SCALE=0.2 $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-m "not e2e and not slow and not cli" \
+		--ignore=tests/e2e --ignore=tests/conformance --ignore=tests/examples
 
 # The status page's browser test (tests/e2e/test_status_page.py) opens it in Debian's
 # headless `chromium`: installed here when missing and we are root (CI containers); anyone
@@ -71,6 +80,7 @@ golden: $(STAMP)
 conformance: $(STAMP)
 	$(BIN)/python -m pytest -q tests/conformance
 
+# The full fault campaign (`make test` runs 6 seeds of it).
 campaign: $(STAMP)
 	CAMPAIGN_SEEDS=200 $(BIN)/python -m pytest -q tests/e2e/test_fault_campaign.py
 

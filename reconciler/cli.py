@@ -20,12 +20,6 @@ from reconciler import __version__
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 
-# httpx imports its own command-line client (click, rich and pygments, ~60 ms) whenever
-# those are installed, as click and rich are here; this program never runs it. Marking the
-# module absent makes httpx fall back to its stub, for this process only (not when the
-# package is imported as a library).
-sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
-
 # command name -> (module under reconciler.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "Check manifests offline and print every problem."),

@@ -1,11 +1,10 @@
 """Keep CPython's cycle collector off the objects a command builds to keep.
 
-A plan of 20,000 entries builds about two million objects (parsed manifests, desired
-models, the recorded state) that live until the command ends and form no reference
-cycles. While they are being built, the collector scans the growing heap again and again:
-1,041 collections, 7 of them full, 0.8 s of a 5.6 s plan. So it pauses while they are
-built, and `gc.freeze()` then puts them out of its sight; it runs as usual for everything
-allocated after (API responses, outcomes).
+A large plan builds millions of objects (parsed manifests, desired models, the recorded
+state) that live until the command ends and form no reference cycles; the collector would
+rescan the growing heap again and again while they are built (docs/performance.md). So it
+pauses while they are built, and `gc.freeze()` then puts them out of its sight; it runs
+as usual for everything allocated after (API responses, outcomes).
 """
 
 from __future__ import annotations
@@ -29,6 +28,11 @@ def building_long_lived() -> Iterator[None]:
 
 
 def release_long_lived() -> None:
-    """Hand frozen objects back to the collector: between passes of a long-running loop,
-    so that a cycle built by one pass cannot outlive it."""
+    """Between passes of a long-running loop: collect what the pass left, then unfreeze.
+
+    Without the collect, the next pass's freeze would put this pass's cyclic garbage (httpx
+    responses with their bodies, closed clients) out of the collector's reach for good.
+    Collecting before unfreezing skips the frozen heap: milliseconds, not a full scan.
+    """
+    gc.collect()
     gc.unfreeze()

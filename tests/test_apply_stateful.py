@@ -30,6 +30,7 @@ from reconciler.core.model import DeployRequest, DesiredModel, LiveModel, Secret
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import fingerprint_secret
 from tests.support.builders import SALT, desired
+from tests.support.examples import examples
 from tests.support.fake_api import USER, FakeApi
 
 NAMES = ("m-a", "m-b", "m-c", "m-d", "m-e")
@@ -274,7 +275,7 @@ class ApplyMachine(RuleBasedStateMachine):
 
 
 ApplyMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("APPLY_MACHINE_EXAMPLES", "40")),
+    max_examples=int(os.environ.get("APPLY_MACHINE_EXAMPLES", str(examples(40)))),
     stateful_step_count=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

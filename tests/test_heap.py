@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
@@ -39,3 +40,21 @@ def test_a_collector_that_was_off_stays_off_even_after_an_error() -> None:
         raise RuntimeError("bad manifest")
     assert not gc.isenabled()
     assert gc.get_freeze_count() > 0
+
+
+class _Cycle:
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_release_frees_the_cycles_a_pass_left_before_the_next_freeze_can_keep_them() -> None:
+    gc.enable()
+    with heap.building_long_lived():
+        pass
+    garbage = _Cycle()
+    gone = weakref.ref(garbage)
+    del garbage
+    heap.release_long_lived()
+    with heap.building_long_lived():  # the next pass: its freeze must not find the cycle
+        pass
+    assert gone() is None

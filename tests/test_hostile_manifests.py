@@ -275,6 +275,7 @@ def _assert_one_clear_failure(
     assert fragment in lines[0], lines[0]
 
 
+@pytest.mark.cli
 @pytest.mark.parametrize("case_id", sorted(CORPUS))
 def test_hostile_manifest_is_one_clear_error_in_validate_and_plan(
     tmp_path: Path, case_id: str

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from reconciler.adapters import manifest_files
 from reconciler.cli import main
+from tests.support.examples import examples
 
 # Plain YAML scalars as written in a file: the awkward corners of the core schema.
 RAW_SCALARS = [
@@ -179,7 +180,7 @@ def run(args: list[str]) -> tuple[int, str]:
 
 
 @settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )

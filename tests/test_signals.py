@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
+
 from reconciler.commands.signals import OpenClients
 
 
@@ -27,3 +30,12 @@ def test_an_object_without_abort_is_returned_untouched() -> None:
     plain = object()
     assert clients.track(plain) is plain
     clients.abort()
+
+
+def test_a_client_nobody_holds_any_more_is_not_kept() -> None:
+    clients = OpenClients()
+    client = clients.track(Client())
+    gone = weakref.ref(client)
+    del client
+    gc.collect()
+    assert gone() is None  # a loop opens one per pass: they must not pile up

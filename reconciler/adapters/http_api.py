@@ -101,8 +101,7 @@ class HttpModelsApi:
         # Every apiKey the API returned in this run: scrubbed from any later server text.
         self._returned_keys: set[str] = set()
         self._keys_lock = threading.Lock()
-        # Merged with the base URL once, not on every call (URL parsing was a tenth of the
-        # client's CPU per deploy).
+        # Merged with the base URL once: parsing a URL on every call costs real client CPU.
         self._models_url = self._absolute("/v1/models")
         self._profile_url = self._absolute("/auth/profile")
 

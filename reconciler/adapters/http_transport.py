@@ -1,10 +1,8 @@
 """The HTTP/1.1 transport under the control-plane client: an httpx transport on http.client.
 
 httpx stays the client API (requests, responses, errors, MockTransport in tests); this
-replaces only the connection layer below it. httpcore's pure-Python HTTP/1.1 machinery
-cost about 1.6 ms of CPU per call with 32 workers sharing one interpreter lock, and the
-apply of N creates became CPU-bound on it; the standard library's http.client costs
-about a third of that (docs/performance.md). Connections are kept alive in a LIFO pool,
+replaces only the connection layer below it, where httpcore's pure-Python HTTP/1.1 made
+the apply CPU-bound (measurements: docs/performance.md). Connections are kept alive in a LIFO pool,
 checked for a server-side close before reuse, and never reused after an error. No retry
 happens here: whether a failed request may be sent again is the client's decision.
 

@@ -60,7 +60,8 @@ def validator_for(name: str, definition: str | None = None) -> Draft202012Valida
 @functools.cache
 def _fast_check(name: str) -> Callable[[Any], bool] | None:
     # Compiled once per process; None when the schema uses keywords the compiler leaves alone.
-    return schema_compile.compile_check(load_schema(name))
+    # Plain JSON Schema integers, as validator_for's jsonschema (which decides) has them.
+    return schema_compile.compile_check(load_schema(name), strict_integers=False)
 
 
 def check_document(name: str, instance: Any) -> str | None:

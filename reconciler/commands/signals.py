@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
@@ -39,7 +40,8 @@ class OpenClients:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._clients: list[Abortable] = []
+        # Weak: a loop opens clients every pass, and a closed one must not live on here.
+        self._clients: weakref.WeakSet[Abortable] = weakref.WeakSet()
         self._aborted = False
 
     def track(self, client: Client) -> Client:
@@ -47,7 +49,7 @@ class OpenClients:
         if abort is None:
             return client
         with self._lock:
-            self._clients.append(client)  # type: ignore[arg-type]
+            self._clients.add(client)  # type: ignore[arg-type]
             aborted = self._aborted
         if aborted:
             abort()

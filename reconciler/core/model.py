@@ -185,7 +185,8 @@ class FieldChange:
     before: Any = None
     after: Any = None
     secret: bool = False
-    detail: tuple[str, ...] = ()  # nested differences, e.g. "infra.nebiusRegion: A -> B"
+    # Lines set by whoever knows them (secrets, drift, a saved plan); else diff.field_detail.
+    detail: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

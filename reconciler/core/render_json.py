@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.core import diff
 from reconciler.core.cost import PlanCost
 from reconciler.core.model import Change, FieldChange, Plan
 from reconciler.core.render_cost import change_cost_to_json, plan_cost_to_json
@@ -62,8 +63,8 @@ def field_to_json(change: FieldChange) -> dict[str, Any]:
     else:
         out["before"] = change.before
         out["after"] = change.after
-    if change.detail:
-        out["detail"] = list(change.detail)
+    if detail := diff.field_detail(change):
+        out["detail"] = list(detail)
     return out
 
 

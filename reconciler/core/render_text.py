@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.core import diff
 from reconciler.core.cost import PlanCost
 from reconciler.core.model import Action, Change, FieldChange, Plan
 from reconciler.core.render_cost import render_cost_text
@@ -104,8 +105,8 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
 def _render_field(change: FieldChange) -> list[str]:
     if change.secret:
         return [f"    {change.field}: (secret) {', '.join(change.detail)}"]
-    if change.detail:
-        return [f"    {line}" for line in change.detail]
+    if detail := diff.field_detail(change):
+        return [f"    {line}" for line in detail]
     return [f"    {change.field}: {_value(change.before)} -> {_value(change.after)}"]
 
 

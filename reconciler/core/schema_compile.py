@@ -39,6 +39,11 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _is_integral(value: Any) -> bool:
+    # JSON Schema's own "integer": any number with no fractional part (1.0 included).
+    return _is_integer(value) or (isinstance(value, float) and value.is_integer())
+
+
 _TYPES: dict[str, Check] = {
     "object": lambda value: isinstance(value, dict),
     "array": lambda value: isinstance(value, list),
@@ -54,10 +59,14 @@ class Unsupported(Exception):
     """The schema uses something this compiler does not handle exactly."""
 
 
-def compile_check(schema: Mapping[str, Any]) -> Check | None:
-    """A function telling whether an instance is valid, or None if the schema is beyond us."""
+def compile_check(schema: Mapping[str, Any], *, strict_integers: bool = True) -> Check | None:
+    """A function telling whether an instance is valid, or None if the schema is beyond us.
+
+    `strict_integers`: "integer" refuses 1.0, as validate's checker does for manifests;
+    without it 1.0 passes, as in plain JSON Schema (the state and plan files).
+    """
     try:
-        return _Compiler(schema).compile(schema)
+        return _Compiler(schema, strict_integers=strict_integers).compile(schema)
     except Unsupported:
         return None
 
@@ -77,8 +86,9 @@ _STRING_KEYWORDS = frozenset({"type", "enum", "const", "pattern", "minLength", "
 
 
 class _Compiler:
-    def __init__(self, root: Mapping[str, Any]) -> None:
+    def __init__(self, root: Mapping[str, Any], *, strict_integers: bool) -> None:
         self._root = root
+        self._types = _TYPES if strict_integers else {**_TYPES, "integer": _is_integral}
         self._refs: dict[str, Check] = {}
         self._compiling: set[str] = set()
 
@@ -142,7 +152,7 @@ class _Compiler:
         return self._refs[ref]
 
     def _kw_type(self, names: str | list[str], schema: Mapping[str, Any]) -> Check:
-        wanted = [_TYPES[name] for name in ([names] if isinstance(names, str) else names)]
+        wanted = [self._types[name] for name in ([names] if isinstance(names, str) else names)]
         if len(wanted) == 1:
             return wanted[0]
         return lambda value: any(check(value) for check in wanted)

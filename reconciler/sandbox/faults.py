@@ -89,7 +89,12 @@ class FaultInjector:
     """Holds the live knobs, the seeded stream and the fault counters."""
 
     def __init__(self, knobs: FaultKnobs, *, seed: int) -> None:
-        self.knobs = check_knobs(knobs)
+        self._start = (check_knobs(knobs), seed)  # what reset() goes back to
+        self.reset()
+
+    def reset(self) -> None:
+        """The knobs, random stream and counters the sandbox started with."""
+        self.knobs, seed = self._start
         self._random = random.Random(seed)
         self.requests = 0
         self.counts: dict[str, int] = {

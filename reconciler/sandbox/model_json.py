@@ -103,6 +103,9 @@ class RenderCache:
         self._shape = shape or ApiShape()
         self._entries: dict[str, tuple[StoredModel, tuple[bool, ...], bytes]] = {}
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def encode(self, model: StoredModel, now: float, *, api_key: str | None) -> bytes:
         phase = lifecycle.phase_at(model, now)
         cached = self._entries.get(model.model_id)

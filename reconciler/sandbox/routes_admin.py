@@ -1,5 +1,5 @@
-"""The /_sandbox/ admin routes: counters, forced failures, out-of-band drift, fault knobs and
-token rotation. Never delayed, faulted or counted (the gate sees to that).
+"""The /_sandbox/ admin routes: counters, forced failures, out-of-band drift, fault knobs,
+token rotation and reset. Never delayed, faulted or counted (the gate sees to that).
 """
 
 from __future__ import annotations
@@ -60,6 +60,15 @@ def register(app: FastAPI, ctx: Context) -> None:
         except UsageError as exc:
             raise invalid(str(exc)) from exc
         return JSONResponse({"knobs": injector.knobs.to_json()})
+
+    @app.post("/_sandbox/reset")
+    async def reset() -> JSONResponse:
+        # One sandbox serves many tests in turn: each starts from what a fresh one holds.
+        store.reset()
+        injector.reset()
+        ctx.tokens.reset()
+        ctx.cache.clear()
+        return JSONResponse({"reset": True})
 
     @app.post("/_sandbox/tokens")
     async def issue_token(request: Request) -> JSONResponse:

@@ -197,6 +197,17 @@ class ModelStore:
         if gone:
             self._changed()
 
+    def reset(self) -> None:
+        """Forget every model and counter (`POST /_sandbox/reset`), as a fresh start would."""
+        self._models.clear()
+        self._live_by_name.clear()
+        self._lingering = 0
+        self._api_keys.clear()
+        self.creates.clear()
+        self.create_calls = 0
+        self.deletes = 0
+        self._changed()
+
     def _changed(self) -> None:
         if self._on_change is not None:
             self._on_change(list(self._models.values()))

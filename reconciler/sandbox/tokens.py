@@ -43,7 +43,13 @@ class TokenBook:
         self._clock = clock
         self._tokens: dict[str, IssuedToken] = {}
         self._refresh: dict[str, str] = {}  # refresh token -> access token it was issued with
-        self._add(token, "tmr-" + secrets.token_hex(16))
+        self.reset()
+
+    def reset(self) -> None:
+        """Only the configured token again, issued now; counters at zero."""
+        self._tokens.clear()
+        self._refresh.clear()
+        self._add(self.admin_token, "tmr-" + secrets.token_hex(16))
         self.rejected = {"expired": 0, "unknown": 0}
 
     def _add(self, access: str, refresh: str) -> IssuedToken:

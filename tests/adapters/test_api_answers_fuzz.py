@@ -22,6 +22,7 @@ from reconciler.adapters.http_api import HttpModelsApi
 from reconciler.adapters.retry import RetryPolicy
 from reconciler.core.errors import ApiError
 from reconciler.core.model import DeployRequest, LiveModel
+from tests.support.examples import examples
 
 USER = "3f0c6d2e-0000-4000-8000-000000000001"
 FIELDS = [
@@ -96,7 +97,7 @@ def assert_clean(live: LiveModel) -> None:
     assert -(2**63) <= live.replicas < 2**63
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(models)
 def test_parse_model_raises_only_our_error(obj: Any) -> None:
     try:
@@ -135,13 +136,13 @@ def call_everything(api: HttpModelsApi) -> None:
                 assert live_model.PLAIN_ID.fullmatch(live)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(answers)
 def test_generated_answers_through_the_client_raise_only_our_errors(answer: Any) -> None:
     call_everything(client_answering(to_json(answer).encode()))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(st.binary(max_size=200) | st.integers(1, 200_000).map(lambda n: b"[" * n))
 def test_junk_bytes_through_the_client_raise_only_our_errors(body: bytes) -> None:
     call_everything(client_answering(body))

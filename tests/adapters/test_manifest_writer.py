@@ -16,6 +16,7 @@ from reconciler.core import validate
 from reconciler.core.live_manifest import manifest_from_live
 from reconciler.core.model import LiveModel
 from reconciler.core.ownership import Mark, add_mark
+from tests.support.examples import examples
 from tests.support.golden import assert_golden
 
 BASE = {
@@ -55,7 +56,7 @@ def test_tricky_strings_read_back_as_written(text: str) -> None:
     assert content == draft.document
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(
     description=st.text(),
     model_spec=st.dictionaries(

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from reconciler.adapters import journal, plan_file, state_file
 from reconciler.core.errors import PlanFileError, StateError
+from tests.support.examples import examples
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "state.v1.json"
 GOLDEN_DOC: dict[str, Any] = json.loads(GOLDEN.read_text())
@@ -102,7 +103,7 @@ def mutated_documents(draw: st.DrawFn) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_documents())
 def test_parse_state_raises_only_state_error(data: bytes) -> None:
     try:
@@ -119,7 +120,7 @@ def test_parse_state_raises_only_state_error(data: bytes) -> None:
         (entry.model_id + (entry.deployment_id or "") + entry.status).encode("utf-8")
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(values, st.sampled_from(["intent", "entry", "status", "forget", "close", SECRET]))
 def test_read_journal_raises_only_state_error(tmp_path_factory: Any, payload: Any, op: str) -> None:
     path = tmp_path_factory.mktemp("j") / "s.json.journal"
@@ -153,7 +154,7 @@ PLAN_DOC: dict[str, Any] = {
 PLAN_PATHS = [path for path in all_paths(PLAN_DOC) if path]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(st.data())
 def test_parse_plan_raises_only_plan_file_error(data: st.DataObject) -> None:
     doc = copy.deepcopy(PLAN_DOC)

@@ -14,6 +14,7 @@ from reconciler.core.errors import StateError
 from reconciler.core.model import Intent, RecordedEntry, RecordedSecret, State
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import spec_digest
+from tests.support.examples import examples
 
 SALT = "ab" * 32
 LINEAGE = "0b0e3c1a-5d43-4a8e-9a51-3f4d1c0e7b21"
@@ -184,7 +185,7 @@ def apply_live(state: State, op: str, name: str, payload: object) -> State:
     return record.close_intent(state, name)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=examples(150), deadline=None)
 @given(st.lists(OPERATIONS, max_size=25))
 def test_replaying_the_journal_equals_applying_live(
     ops: list[tuple[str, str, object]],

@@ -83,3 +83,23 @@ def test_bad_json_is_a_400(client: TestClient) -> None:
     response = client.post("/v1/models", content=b"{nope")
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["message"]
+
+
+def test_reset_brings_back_a_fresh_sandbox(client: TestClient) -> None:
+    first = client.post("/v1/models", json=BODY).json()["model"]
+    client.post("/_sandbox/faults", json={"errorRate": 0.5})
+    rotated = client.post("/_sandbox/tokens", json={"revokeOthers": True}).json()
+    assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
+
+    assert client.post("/_sandbox/reset").json() == {"reset": True}
+
+    stats = client.get("/_sandbox/stats").json()
+    assert stats["requests"] == 0 and stats["createCalls"] == 0 and stats["creates"] == {}
+    assert stats["authRejected"] == {"expired": 0, "unknown": 0}
+    assert stats["knobs"]["errorRate"] == 0
+    assert client.get("/v1/models").json().get("models", []) == []  # the configured token works
+    assert client.get(f"/v1/models/{first['modelId']}").status_code == 404
+    rotated_auth = {"Authorization": f"Bearer {rotated['access_token']}"}
+    assert client.get("/v1/models", headers=rotated_auth).status_code == 401
+    again = client.post("/v1/models", json=BODY).json()["model"]  # the name is free again
+    assert again["modelName"] == "llama"

@@ -6,8 +6,11 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.support.sandbox import start_sandbox
+
+pytestmark = pytest.mark.e2e  # a sandbox subprocess over loopback
 
 BODY: dict[str, Any] = {
     "modelName": "knobs",

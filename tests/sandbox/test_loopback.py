@@ -11,6 +11,8 @@ import pytest
 
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
+pytestmark = pytest.mark.e2e  # a sandbox subprocess over loopback
+
 SECRET_HF = "hf_LOOPBACK_SECRET_123"
 SECRET_KEY = "user-api-key-SECRET-456"
 

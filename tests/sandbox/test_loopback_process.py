@@ -12,6 +12,8 @@ import pytest
 from tests.sandbox.test_loopback import SECRET_HF, SECRET_KEY, body, wait_for
 from tests.support.sandbox import SandboxStartError, start_sandbox
 
+pytestmark = pytest.mark.e2e  # a sandbox subprocess over loopback
+
 
 def test_sigterm_stops_it_cleanly_with_exit_0() -> None:
     process = start_sandbox()

@@ -108,6 +108,10 @@ class SandboxProcess:
         model: dict[str, Any] = self._json(response)["model"]
         return model
 
+    def reset(self) -> None:
+        """No models, the starting knobs, counters and token: as freshly started."""
+        self._json(self.client.post("/_sandbox/reset"))
+
     def set_faults(self, **knobs: float) -> dict[str, Any]:
         """Knobs by JSON name: errorRate, loseCreateRate, failRate, rateLimitEvery, latencyMs."""
         result: dict[str, Any] = self._json(self.client.post("/_sandbox/faults", json=knobs))
