@@ -69,6 +69,7 @@ class Recorder(Protocol):
     def record_intents(self, intents: Sequence[Intent]) -> None: ...
     def record_entry(self, entry: RecordedEntry) -> None: ...
     def record_status(self, name: str, status: str) -> None: ...
+    def record_failure(self, name: str, reason: str) -> None: ...
     def forget(self, name: str) -> None: ...
     def close_intent(self, name: str) -> None: ...
     def flush(self) -> None: ...
@@ -493,11 +494,11 @@ def _wait_until_up(
                 del pending[name]
             elif _is_failed(live.status):
                 context.recorder.record_status(name, live.status)
+                reason = f"model became {live.status}{_events(live)}"
+                # Remembered: the next plan replaces it, so a re-run CI job is not green.
+                context.recorder.record_failure(name, reason)
                 outcomes[name] = replace(
-                    outcome,
-                    result="failed",
-                    status=live.status,
-                    reason=f"model became {live.status}{_events(live)}",
+                    outcome, result="failed", status=live.status, reason=reason
                 )
                 del pending[name]
         if not pending:
@@ -505,12 +506,11 @@ def _wait_until_up(
         if clock() + interval > deadline:
             for name, outcome in pending.items():
                 seen = last_seen.get(name)
-                outcomes[name] = replace(
-                    outcome,
-                    result="failed",
-                    reason=f"not {STATUS_UP} within {options.wait_timeout:g}s"
-                    + (_events(seen) if seen else ""),
+                reason = f"not {STATUS_UP} within {options.wait_timeout:g}s" + (
+                    _events(seen) if seen else ""
                 )
+                context.recorder.record_failure(name, reason)
+                outcomes[name] = replace(outcome, result="failed", reason=reason)
             return outcomes
         sleep(interval)
         interval = min(interval * 1.5, options.max_poll_interval)

@@ -10,7 +10,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
@@ -24,13 +24,49 @@ from reconciler.apply import (
     quiet_result,
     settle_orphan_intents,
 )
+from reconciler.core import guard
 from reconciler.core import plan as planning
+from reconciler.core.errors import GuardError
 from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
+from reconciler.core.selection import Selection
 
 ApiFactory = Callable[[], ModelsApi]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a run may touch and how far: selection, forced replaces, guard rails.
+
+    `approve` is asked (on a terminal) before a plan that deletes or replaces a running
+    model; it returns False to stop with nothing called.
+    """
+
+    selection: Selection = field(default_factory=Selection)
+    force_replace: frozenset[str] = frozenset()
+    max_destroy: int | None = None
+    approve: Callable[[Plan], bool] = lambda plan: True
+
+
+def check_guards(plan: Plan, desired: Sequence[DesiredModel], scope: Scope) -> None:
+    """Refuse, before any API call, a plan the guard rails or the user do not allow."""
+    refusal = guard.refuse_plan(plan, desired, max_destroy=scope.max_destroy)
+    if refusal is not None:
+        raise GuardError(refusal)
+    if plan.destructive and not scope.approve(plan):
+        raise GuardError("not approved: nothing was changed")
+
+
+def check_names(desired: Sequence[DesiredModel], state: State, scope: Scope) -> None:
+    unknown = planning.unknown_names(desired, state, scope.force_replace)
+    if unknown:
+        from reconciler.core.errors import UsageError
+
+        raise UsageError(
+            f"--replace {', '.join(unknown)}: no manifest and no recorded entry has that name"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +103,9 @@ class StoreRecorder:
     def record_status(self, name: str, status: str) -> None:
         self._store.record(JournalRecord("status", name, status))
 
+    def record_failure(self, name: str, reason: str) -> None:
+        self._store.record(JournalRecord("taint", name, reason))
+
     def forget(self, name: str) -> None:
         self._store.record(JournalRecord("forget", name))
 
@@ -95,19 +134,50 @@ def plan_against(
     *,
     prune: bool,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> Plan:
+    scope = scope or Scope()
     fingerprints = secrets.fingerprint_available(desired, state.salt, env)
-    return planning.make_plan(desired, state, prune=prune, fingerprints=fingerprints)
+    return planning.make_plan(
+        desired,
+        state,
+        prune=prune,
+        fingerprints=fingerprints,
+        force_replace=scope.force_replace,
+        selection=scope.selection,
+    )
 
 
 def make_plan_run(
-    paths: Sequence[str], state_path: str, *, prune: bool, env: Mapping[str, str] | None = None
+    paths: Sequence[str],
+    state_path: str,
+    *,
+    prune: bool,
+    env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> PlanRun:
     """Read-only: manifests and state in, plan out. Takes no lock."""
+    scope = scope or Scope()
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
         state = state_store.read_state(state_path)
-    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env))
+    check_names(desired, state, scope)
+    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env, scope=scope))
+
+
+def preflight(run: PlanRun, state_path: str, *, env: Mapping[str, str]) -> list[str]:
+    """What `plan` can tell before an apply would fail or surprise: warnings, not errors."""
+    from pathlib import Path
+
+    warnings = []
+    if "://" not in state_path and not Path(state_path).exists():
+        warnings.append(
+            f"state file {state_path} does not exist: every entry plans as a create (the "
+            "first apply writes it); check --state if you expected recorded entries"
+        )
+    names = {change.name for change in run.plan.changes}  # the selected entries only
+    warnings.extend(secrets.unresolved([m for m in run.desired if m.name in names], env))
+    return warnings
 
 
 def run_apply(
@@ -122,9 +192,11 @@ def run_apply(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> ApplyRun:
     """Plan under the state lock, then carry it out, recording each outcome durably."""
     env = os.environ if env is None else env
+    scope = scope or Scope()
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
@@ -132,13 +204,20 @@ def run_apply(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
-        if orphan_intents(state, {model.name for model in desired}):
+        check_names(desired, state, scope)
+        orphans = [
+            name
+            for name in orphan_intents(state, {model.name for model in desired})
+            if scope.selection.selects(name, None)
+        ]
+        if orphans:
             state = _settle(store, desired, connect, env)
-        plan = plan_against(desired, state, prune=prune, env=env)
+        plan = plan_against(desired, state, prune=prune, env=env, scope=scope)
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)  # what is about to happen, before the first call
+        check_guards(plan, desired, scope)
         return ApplyRun(
             plan_run,
             execute(
@@ -224,6 +303,7 @@ def run_saved_plan(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -252,6 +332,7 @@ def run_saved_plan(
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)
+        check_guards(plan, saved.desired, scope or Scope())
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )

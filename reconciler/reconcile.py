@@ -14,27 +14,44 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from reconciler import heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import correct, metrics, record
-from reconciler.core.drift import Drift, detect_drift
+from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
+from reconciler.core.record import JournalRecord
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
 
 
 @dataclass(frozen=True, slots=True)
+class UnmanagedPolicy:
+    """Live models no manifest names: reported (drift, counted for exit 2) unless `report`
+    is off or their name matches an ignore glob (`.tensormeshignore`, --ignore-unmanaged)."""
+
+    report: bool = True
+    ignore: tuple[str, ...] = ()
+
+    def shows(self, name: str) -> bool:
+        return self.report and not any(fnmatchcase(name, glob) for glob in self.ignore)
+
+
+@dataclass(frozen=True, slots=True)
 class PassOptions:
     prune: bool = False
     detect_only: bool = False
+    heal_changed: bool = False
+    scope: pipeline.Scope = field(default_factory=pipeline.Scope)
+    unmanaged: UnmanagedPolicy = field(default_factory=UnmanagedPolicy)
     # Reconcile does not wait for MODEL_STATUS_UP by default: a long wait would hold the
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
@@ -50,6 +67,7 @@ class Refresh:
     live: tuple[LiveModel, ...]
     drift: tuple[Drift, ...]
     plan: Plan
+    statuses: Mapping[str, str] = field(default_factory=dict)  # to write back: name -> live
 
 
 def fetch_live(
@@ -73,22 +91,58 @@ def refresh_against(
     prune: bool,
     connect: pipeline.ApiFactory,
     env: Mapping[str, str],
+    options: PassOptions | None = None,
 ) -> Refresh:
-    """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
+    """Fetch live models, detect drift and fold it into the plan (pure after the fetch).
+
+    The plan is made against the state with live statuses folded in: a model that came UP
+    after an apply gave up waiting is no longer a failed deploy.
+    """
+    options = options or PassOptions(prune=prune)
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-    drift = detect_drift(desired, state, live)
-    plan = pipeline.plan_against(desired, state, prune=prune, env=env)
-    return Refresh(
-        tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
+    selection = options.scope.selection
+    labels = {model.name: model.labels for model in desired}
+    drift = tuple(
+        item
+        for item in detect_drift(desired, state, live)
+        if (
+            options.unmanaged.shows(item.name) and selection.selects_name(item.name)
+            if item.kind is DriftKind.UNMANAGED
+            else selection.selects(item.name, labels.get(item.name))
+        )
     )
+    statuses = live_statuses(state, live)
+    seen = state
+    for name, status in statuses.items():
+        seen = record.record_status(seen, name, status)
+    plan = pipeline.plan_against(desired, seen, prune=prune, env=env, scope=options.scope)
+    plan = correct.correction_plan(plan, drift, desired, heal_changed=options.heal_changed)
+    unmanaged = tuple(
+        (item.name, item.live_model_id or "") for item in drift if item.kind is DriftKind.UNMANAGED
+    )
+    plan = replace(plan, unmanaged=unmanaged)
+    return Refresh(tuple(desired), state, live, drift, plan, statuses)
 
 
 def refresh_plan(
-    run: pipeline.PlanRun, *, prune: bool, connect: pipeline.ApiFactory, env: Mapping[str, str]
+    run: pipeline.PlanRun,
+    *,
+    prune: bool,
+    connect: pipeline.ApiFactory,
+    env: Mapping[str, str],
+    scope: pipeline.Scope | None = None,
+    unmanaged: UnmanagedPolicy | None = None,
 ) -> Plan:
     """`plan --refresh`: the plan with live drift folded in; writes nothing."""
-    return refresh_against(run.desired, run.state, prune=prune, connect=connect, env=env).plan
+    options = PassOptions(
+        prune=prune,
+        scope=scope or pipeline.Scope(),
+        unmanaged=unmanaged or UnmanagedPolicy(),
+    )
+    return refresh_against(
+        run.desired, run.state, prune=prune, connect=connect, env=env, options=options
+    ).plan
 
 
 def run_pass(
@@ -108,13 +162,9 @@ def run_pass(
             desired = manifest_files.load_desired(paths)
             state = state_store.read_state(state_path)
         seen = refresh_against(
-            desired,
-            state,
-            prune=options.prune,
-            connect=connect,
-            env=env,
+            desired, state, prune=options.prune, connect=connect, env=env, options=options
         )
-        if options.detect_only or stop.is_set() or not seen.plan.has_work:
+        if options.detect_only or stop.is_set() or not (seen.plan.has_work or seen.statuses):
             return _report(number, seen, None, options, interrupted=stop.is_set())
         seen, result = _correct(
             seen, state_path, options=options, connect=connect, stop=stop, env=env
@@ -145,8 +195,18 @@ def _correct(
             # so we never "heal" an entry from a stale recorded model ID.
             log.info("state changed since detection; refreshing again under the lock")
             seen = refresh_against(
-                seen.desired, store.state, prune=options.prune, connect=connect, env=env
+                seen.desired,
+                store.state,
+                prune=options.prune,
+                connect=connect,
+                env=env,
+                options=options,
             )
+        if seen.plan.has_work:
+            pipeline.check_guards(seen.plan, seen.desired, options.scope)  # before any write
+        for name, status in seen.statuses.items():
+            # What the live API says now: `state list` must not show INIT long after UP.
+            store.record(JournalRecord("status", name, status))
         result = None
         if seen.plan.has_work and not stop.is_set():
             result = pipeline.execute(
@@ -171,7 +231,12 @@ def _report(
     interrupted: bool,
 ) -> PassReport:
     judged = correct.judge_corrections(
-        seen.drift, seen.plan, result, desired=seen.desired, detect_only=options.detect_only
+        seen.drift,
+        seen.plan,
+        result,
+        desired=seen.desired,
+        detect_only=options.detect_only,
+        heal_changed=options.heal_changed,
     )
     return PassReport(
         number,

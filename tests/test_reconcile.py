@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,12 +57,14 @@ class World:
         )
         assert not run.result.failed
 
-    def run_pass(self, *, detect_only: bool = False, prune: bool = False) -> PassReport:
+    def run_pass(
+        self, *, detect_only: bool = False, prune: bool = False, **more: Any
+    ) -> PassReport:
         return reconcile.run_pass(
             1,
             [str(self.manifests)],
             self.state_path,
-            options=reconcile.PassOptions(prune=prune, detect_only=detect_only),
+            options=reconcile.PassOptions(prune=prune, detect_only=detect_only, **more),
             connect=lambda: self.api,
             stop=self.stop,
             env=ENV,
@@ -129,11 +132,31 @@ def test_failed_model_is_replaced(world: World) -> None:
     assert world.recorded_id("llama") != old
 
 
-def test_changed_field_is_reported_and_replaced(world: World) -> None:
+def test_changed_field_is_reported_not_replaced_by_default(world: World) -> None:
+    """On-call scaled the model by hand: the default reports it with values, never redeploys."""
     old = world.recorded_id("llama")
     model = world.api.models[old]
     world.api.models[old] = replace(model, spec={**model.spec, "gpuCount": 4})
     report = world.run_pass()
+    (item,) = pass_to_json(report)["drift"]
+    assert item["kind"] == "changed" and not item["corrected"]
+    assert item["fields"] == [{"field": "gpuCount", "live": 4, "wanted": 1}]
+    assert "--heal-changed" in item["reason"]
+    assert world.api.delete_calls == [] and world.recorded_id("llama") == old
+    assert report.exit_code(detailed_exitcode=True) == 2
+    assert "gpuCount: 4 live, wanted 1" in render_pass(report)
+
+
+@pytest.mark.parametrize("how", ["flag", "manifest"])
+def test_changed_field_is_replaced_with_heal_changed_or_self_heal_true(
+    world: World, how: str
+) -> None:
+    old = world.recorded_id("llama")
+    model = world.api.models[old]
+    world.api.models[old] = replace(model, spec={**model.spec, "gpuCount": 4})
+    if how == "manifest":
+        world.write("llama", "reconcile:\n  selfHeal: true\n")
+    report = world.run_pass(heal_changed=how == "flag")
     assert [(i.drift.kind, i.drift.fields) for i in report.drift] == [
         (DriftKind.CHANGED, ("gpuCount",))
     ]

@@ -69,3 +69,22 @@ def fingerprint_available(
             fingerprint = None if value is None else fingerprint_secret(salt, ref.field, value)
             out.setdefault(model.name, {})[ref.field] = fingerprint
     return out
+
+
+def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str] | None = None) -> list[str]:
+    """`plan`'s preflight: one warning per reference that cannot be read here (a plan still
+    works without it, but cannot check rotation, and apply will fail)."""
+    env = os.environ if env is None else env
+    warnings = []
+    for model in models:
+        for ref in model.secrets:
+            if _read(ref, env) is None:
+                fix = (
+                    f"unless {ref.target} is set"
+                    if ref.source == "fromEnv"
+                    else f"unless {Path(ref.base_dir, ref.target)} can be read"
+                )
+                warnings.append(
+                    f"{_problem(model.name, ref)}: rotation not checked; apply will fail {fix}"
+                )
+    return sorted(warnings)

@@ -10,7 +10,14 @@ import threading
 import click
 
 from reconciler.commands import signals
-from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.commands.options import (
+    api_url_option,
+    guard_options,
+    lock_timeout_option,
+    selection_options,
+    state_option,
+    unmanaged_options,
+)
 
 
 @click.command("reconcile")
@@ -70,6 +77,15 @@ from reconciler.commands.options import api_url_option, lock_timeout_option, sta
     help="Seconds to wait for MODEL_STATUS_UP with --wait.",
 )
 @lock_timeout_option
+@selection_options
+@guard_options
+@unmanaged_options
+@click.option(
+    "--heal-changed",
+    is_flag=True,
+    help="Also replace running models whose live fields changed out of band (default: "
+    "report them; missing and failed models are recreated either way).",
+)
 def command(**options: object) -> int:
     """Detect drift against the live API and correct it."""
     return run_reconcile(**options)  # type: ignore[arg-type]
@@ -92,10 +108,19 @@ def run_reconcile(
     wait: bool,
     wait_timeout: float,
     lock_timeout: float,
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+    selectors: tuple[str, ...] = (),
+    auto_approve: bool = False,
+    max_destroy: int | None = None,
+    unmanaged: str = "report",
+    ignore_unmanaged: tuple[str, ...] = (),
+    heal_changed: bool = False,
 ) -> int:
     from reconciler import reconcile
-    from reconciler.adapters import http_api, logs
+    from reconciler.adapters import http_api, ignore_file, logs
     from reconciler.apply import ApplyOptions
+    from reconciler.commands.scope import make_scope
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
 
@@ -105,8 +130,20 @@ def run_reconcile(
     options = reconcile.PassOptions(
         prune=prune,
         detect_only=detect_only,
+        heal_changed=heal_changed,
         apply=ApplyOptions(concurrency=concurrency, wait=wait, wait_timeout=wait_timeout),
         lock_timeout=lock_timeout,
+        scope=make_scope(
+            targets=targets,
+            excludes=excludes,
+            selectors=selectors,
+            max_destroy=max_destroy,
+            auto_approve=auto_approve,
+        ),
+        unmanaged=reconcile.UnmanagedPolicy(
+            report=unmanaged != "ignore",
+            ignore=(*ignore_file.read_ignore_globs(paths), *ignore_unmanaged),
+        ),
     )
     stop = threading.Event()
 

@@ -54,7 +54,12 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
         "name": drift.name,
         "kind": drift.kind.value,
         "modelId": drift.model_id,
-        "fields": list(drift.fields),
+        # `changed`: each field with its live and wanted value; other kinds have none.
+        "fields": [
+            {"field": value.field, "live": value.live, "wanted": value.wanted}
+            for value in drift.values
+        ],
+        "fieldNames": [f for f in drift.fields if not f.startswith("(")],
         "corrected": item.corrected,
         "detail": drift.detail,
     }
@@ -117,7 +122,12 @@ def _headline(report: PassReport) -> str:
 
 def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, str, str, str]:
     drift = item.drift
-    fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
+    if drift.values:
+        fields = ", ".join(
+            f"{v.field}: {_show(v.live)} live, wanted {_show(v.wanted)}" for v in drift.values
+        )
+    else:
+        fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
     if item.corrected:
         correction = "corrected" + (f": {outcome.result}" if outcome else "")
         if outcome is not None and outcome.model_id:
@@ -125,6 +135,10 @@ def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, s
     else:
         correction = f"not corrected: {item.reason}" if item.reason else "not corrected"
     return (drift.name, drift.kind.value, fields, correction)
+
+
+def _show(value: object) -> str:
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _result_text(result: str, model_id: str | None, reason: str | None) -> str:

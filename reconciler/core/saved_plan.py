@@ -203,6 +203,7 @@ def _desired_to_json(model: DesiredModel) -> dict[str, Any]:
         "labels": dict(sorted(model.labels.items())),
         "policy": {
             "selfHeal": model.policy.self_heal,
+            "protect": model.policy.protect,
             "replaceStrategy": model.policy.replace_strategy.value,
         },
         "location": {
@@ -225,7 +226,9 @@ def _desired_from_json(raw: Mapping[str, Any]) -> DesiredModel:
         ),
         labels={str(k): str(v) for k, v in raw["labels"].items()},
         policy=ReconcilePolicy(
-            self_heal=bool(policy["selfHeal"]),
+            # None (the default policy) since the second week; older files hold a bool.
+            self_heal=None if policy["selfHeal"] is None else bool(policy["selfHeal"]),
+            protect=bool(policy.get("protect", False)),
             replace_strategy=ReplaceStrategy(policy["replaceStrategy"]),
         ),
         location=Location(str(location["file"]), int(location["line"]), int(location["column"])),
