@@ -96,6 +96,24 @@ class EntryFailedError(Exception):
         self.request_id = request_id
 
 
+class DeployRefusedError(Exception):
+    """The deploy was definitely not carried out (never sent, or a 4xx refusal)."""
+
+    def __init__(self, cause: ApiError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def is_definite_refusal(exc: ApiError) -> bool:
+    """Nothing happened on the server: the request was never sent (no connection, the circuit
+    open), or a 4xx answer other than 409 (the ownership rules) and 429 (looked up first)."""
+    if isinstance(exc, ApiTimeoutError):
+        return False  # sent, no answer: unknown
+    if isinstance(exc, ApiUnreachableError | CircuitOpenError):
+        return True
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (409, 429)
+
+
 class UserIds:
     """userId per entry: the manifest's, else TENSORMESH_USER_ID, else one whoami per run."""
 
@@ -292,8 +310,28 @@ def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> Entr
     intent = shared.intents.ensure(change)
     if old is not None:
         context.progress(change.name, f"deleting old model {old[0]}")
-        context.api.delete_model(old[1], old[0])
-    live, owner = _deploy_once(desired, user, context, intent)
+        try:
+            context.api.delete_model(old[1], old[0])
+        except ApiError as exc:
+            if is_definite_refusal(exc):
+                # Nothing changed: no open intent may make the next plan say "look up".
+                context.recorder.close_intent(change.name)
+            raise
+    try:
+        live, owner = _deploy_once(desired, user, context, intent)
+    except DeployRefusedError as refused:
+        cause = refused.cause
+        if isinstance(cause, CircuitOpenError):
+            context.stop.set()  # the control plane looks down: start no new entries
+        if old is not None:
+            # The old model is deleted and nothing replaced it: forget it, so the next plan
+            # says create (never a phantom noop on a deleted model, nor a lookup).
+            context.recorder.forget(change.name)
+            done = f"; the old model {old[0]} was deleted, so the entry is no longer recorded"
+        else:
+            context.recorder.close_intent(change.name)
+            done = "; nothing was created"
+        raise EntryFailedError(f"deploy refused: {cause}{done}", cause.request_id) from cause
     # Deployed by this run (its answer may have been lost: found with this attempt's nonce),
     # or found by name holding another run's mark of this state: adopted, never "created".
     adopted = owner is Ownership.THIS_STATE
@@ -373,17 +411,22 @@ def _deploy_once(
             if context.stop.is_set():
                 break
         except ApiConflictError as exc:
-            # Definite: our create did not happen, the name is held. Ours only with the mark.
+            # Definite: our create did not happen, the name is held. Ours only with the mark;
+            # then it is an existing model recorded: adopted, never "created".
             found = _look_up(desired, user, context, intent, exc)
             if found is not None:
-                return found
+                return found[0], Ownership.THIS_STATE
             context.recorder.close_intent(desired.name)
             raise EntryFailedError(
                 f"deploy refused: the name {desired.name!r} is taken ({exc}), but no model of "
                 "that name was found afterwards; nothing was recorded, run apply again",
                 exc.request_id,
             ) from exc
-        except UNCLEAR as exc:
+        except ApiError as exc:
+            if is_definite_refusal(exc):
+                raise DeployRefusedError(exc) from exc
+            if not isinstance(exc, UNCLEAR):
+                raise
             found = _look_up(desired, user, context, intent, exc)
             if found is not None:
                 return found
