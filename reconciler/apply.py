@@ -85,6 +85,9 @@ class ApplyOptions:
     wait_timeout: float = 1800.0
     poll_interval: float = 2.0
     max_poll_interval: float = 15.0
+    # A line at least this often while waiting for UP, so a CI log (no progress lines, no
+    # terminal) never looks hung: the beat plus one poll interval stays under 60 s.
+    heartbeat_interval: float = 45.0
 
 
 class EntryFailedError(Exception):
@@ -146,6 +149,7 @@ class ApplyContext:
     progress: Progress
     lineage: str  # this state's: the mark of every create, the proof of ownership
     open_intents: Mapping[str, Intent] = field(default_factory=dict)  # left by earlier runs
+    heartbeat: Callable[[str], None] = lambda message: None  # while waiting for UP
 
     def owner(self, live: LiveModel, nonce: str | None) -> Ownership:
         return judge(live.mark, lineage=self.lineage, nonce=nonce)
@@ -510,10 +514,19 @@ def _wait_until_up(
         for name, outcome in outcomes.items()
         if outcome.result in ("created", "replaced", "adopted") and outcome.status != STATUS_UP
     }
-    deadline = clock() + options.wait_timeout
+    started = clock()
+    deadline = started + options.wait_timeout
     interval = options.poll_interval
     last_seen: dict[str, LiveModel] = {}
+    last_beat = started
     while pending and not context.stop.is_set():
+        if clock() - last_beat >= options.heartbeat_interval:
+            last_beat = clock()
+            names = ", ".join(sorted(pending)[:5]) + (" …" if len(pending) > 5 else "")
+            context.heartbeat(
+                f"still waiting for {len(pending)} model(s) to be {STATUS_UP} after "
+                f"{last_beat - started:.0f}s (of --wait-timeout {options.wait_timeout:g}s): {names}"
+            )
         users = {outcome.user_id or context.users.default() for outcome in pending.values()}
         live_by_id: dict[str, LiveModel] = {}
         try:

@@ -7,10 +7,11 @@ that touches the outside world is in `adapters`. Nothing here prints.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
@@ -193,6 +194,7 @@ def run_apply(
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
+    heartbeat: Callable[[str], None] = lambda message: None,
 ) -> ApplyRun:
     """Plan under the state lock, then carry it out, recording each outcome durably."""
     env = os.environ if env is None else env
@@ -221,7 +223,14 @@ def run_apply(
         return ApplyRun(
             plan_run,
             execute(
-                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+                plan,
+                store,
+                options=options,
+                connect=connect,
+                stop=stop,
+                progress=progress,
+                env=env,
+                heartbeat=heartbeat,
             ),
             store.commit(),
         )
@@ -251,6 +260,7 @@ def execute(
     stop: threading.Event,
     progress: Progress,
     env: Mapping[str, str],
+    heartbeat: Callable[[str], None] = lambda message: None,
 ) -> ApplyResult:
     """Resolve secrets (all or nothing, before any call), then apply through the API."""
     needed = [c.desired for c in plan.changes if c.runs_in_apply and c.desired is not None]
@@ -276,8 +286,31 @@ def execute(
             progress=progress,
             lineage=state.lineage,
             open_intents=dict(state.intents),
+            heartbeat=heartbeat,
         )
-        return apply_plan(plan, context, options)
+        return _point_at_fields(apply_plan(plan, context, options), plan)
+
+
+# The API's 400 message names the field first, e.g. "gpuCount: must be an integer >= 1".
+_FIELD_MESSAGE = re.compile(r"with HTTP 400: ([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*):")
+
+
+def _point_at_fields(result: ApplyResult, plan: Plan) -> ApplyResult:
+    """A 400 about a field of the request: say where the manifest writes that field."""
+    desired = {c.name: c.desired for c in plan.changes if c.desired is not None}
+    outcomes = []
+    for outcome in result.outcomes:
+        match = _FIELD_MESSAGE.search(outcome.reason or "") if outcome.failed else None
+        model = desired.get(outcome.name)
+        where = (
+            None
+            if match is None or model is None
+            else manifest_files.locate_field(model, match.group(1))
+        )
+        if where is not None:
+            outcome = replace(outcome, reason=f"{where}: {outcome.reason}")
+        outcomes.append(outcome)
+    return replace(result, outcomes=tuple(outcomes))
 
 
 def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:
@@ -304,6 +337,7 @@ def run_saved_plan(
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
+    heartbeat: Callable[[str], None] = lambda message: None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -334,6 +368,13 @@ def run_saved_plan(
         show_plan(plan)
         check_guards(plan, saved.desired, scope or Scope())
         result = execute(
-            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+            plan,
+            store,
+            options=options,
+            connect=connect,
+            stop=stop,
+            progress=progress,
+            env=env,
+            heartbeat=heartbeat,
         )
         return ApplyRun(plan_run, result, store.commit())

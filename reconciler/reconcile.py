@@ -217,6 +217,7 @@ def _correct(
                 stop=stop,
                 progress=_log_progress,
                 env=env,
+                heartbeat=lambda message: log.info("%s", message),
             )
         store.commit()
     return seen, result

@@ -70,6 +70,16 @@ def parse_state(data: bytes, *, source: str) -> State:
         raise StateError(
             f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"
         ) from exc
+    if _has_conflict_markers(text):
+        raise StateError(
+            f"state file {source} holds git conflict markers (<<<<<<< ======= >>>>>>>): a "
+            "merge or rebase left it unresolved. Nothing was read or changed. Either redo the "
+            "merge with the state merge driver (`git config merge.tensormesh-state.driver "
+            "'tensormesh-reconciler state merge-driver %O %A %B'` and a line "
+            f"`{Path(source).name} merge=tensormesh-state` in .gitattributes), or take one "
+            f"side (`git checkout --theirs -- {source}` or `--ours`) and run `plan` to see "
+            "what the other side's changes would do"
+        )
     try:
         obj: Any = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -104,6 +114,13 @@ def parse_state(data: bytes, *, source: str) -> State:
                     f"holds {value['name']!r}; make them equal (the key is the entry's name)"
                 )
     return record.state_from_json(obj)
+
+
+def _has_conflict_markers(text: str) -> bool:
+    lines = text.splitlines()
+    return any(line.startswith("<<<<<<< ") or line == "<<<<<<<" for line in lines) and any(
+        line.startswith(">>>>>>> ") or line == ">>>>>>>" for line in lines
+    )
 
 
 def save_state(path: str | Path, state: State) -> None:

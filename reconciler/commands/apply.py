@@ -133,6 +133,7 @@ def run_apply(
                 env=os.environ,
                 show_plan=show_plan,
                 scope=scope,
+                heartbeat=output.heartbeat_printer(),
             )
         else:
             run = pipeline.run_apply(
@@ -147,6 +148,7 @@ def run_apply(
                 env=os.environ,
                 show_plan=show_plan,
                 scope=scope,
+                heartbeat=output.heartbeat_printer(),
             )
     plan, result = run.plan_run.plan, run.result
     output.emit_result(plan, result, output_format)
