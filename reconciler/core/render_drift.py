@@ -38,6 +38,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         "error": report.error,
         "drift": [_drift_to_json(item) for item in report.drift],
         "changes": plan_json["changes"],
+        "excluded": plan_json["excluded"],  # entries --target/--exclude/--selector left out
         "corrections": corrections,
         "summary": {
             "drift": drift_counts,
@@ -115,6 +116,8 @@ def _headline(report: PassReport) -> str:
     git = sum(1 for c in report.plan.changes if c.makes_api_call and c.drift is None)
     if git:
         text += f"; {git} change(s) from the manifests"
+    if report.plan.excluded:
+        text += f"; {report.plan.excluded} entries left out (--target/--exclude/--selector)"
     if report.interrupted:
         text += "; interrupted"
     return text + "."
