@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 
 from reconciler.core.errors import (
@@ -87,3 +88,45 @@ def test_a_recorded_entry_with_a_reverted_manifest_and_an_open_intent_is_a_looku
     left = state(entry, intents={"a": Intent("a", "a", 1, "replace", "n1")})
     plan = make_plan([desired("a")], left, prune=False)
     assert not plan.has_api_calls and plan.destructive == () and len(plan.lookups) == 1
+
+
+def test_a_heartbeat_at_least_every_60_seconds_while_waiting_for_up() -> None:
+    import threading
+
+    from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan
+    from tests.support.builders import SALT
+    from tests.test_apply import MemoryRecorder
+
+    api = FakeApi(ready=False)
+    start = state()
+    beats: list[tuple[float, str]] = []
+    now = [0.0]
+
+    def clock() -> float:
+        return now[0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    context = ApplyContext(
+        api=api,
+        recorder=MemoryRecorder(start),
+        users=UserIds(api, None),
+        secrets={},
+        salt=SALT,
+        attempts={},
+        stop=threading.Event(),
+        progress=lambda name, message: None,
+        lineage=start.lineage,
+        heartbeat=lambda message: beats.append((now[0], message)),
+    )
+    options = ApplyOptions(wait=True, wait_timeout=600)
+    result = apply_plan(
+        make_plan([desired("a")], start, prune=False), context, options, sleep=sleep, clock=clock
+    )
+    assert result.outcomes[0].result == "failed"  # never UP: the wait gave up at 600 s
+    times = [0.0, *(at for at, _ in beats), 600.0]
+    assert len(beats) >= 9
+    assert max(b - a for a, b in itertools.pairwise(times)) <= 60
+    assert "still waiting for 1 model(s) to be MODEL_STATUS_UP" in beats[0][1]
+    assert "a" in beats[0][1]

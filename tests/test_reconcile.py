@@ -311,3 +311,51 @@ def test_metrics_counters_continue_across_runs(tmp_path: Path) -> None:
             metrics_path=path,
         )
     assert 'tensormesh_reconciler_passes_total{result="ok"} 2' in Path(path).read_text()
+
+
+# -- second week ------------------------------------------------------------------
+
+
+def test_max_destroy_refuses_a_pass_before_any_call(world: World) -> None:
+    old = world.recorded_id("llama")
+    world.api.models[old] = replace(world.api.models[old], status="MODEL_STATUS_FAILED")
+    before = world.state_bytes()
+    scope = pipeline.Scope(max_destroy=0)
+    report = world.run_pass(scope=scope)
+    assert report.error is not None and "--max-destroy 0" in report.error
+    assert report.exit_code(detailed_exitcode=False) == 1
+    assert world.api.delete_calls == [] and world.state_bytes() == before
+
+
+def test_ignored_unmanaged_models_are_neither_listed_nor_counted(world: World) -> None:
+    world.api.models["hand-1"] = replace(
+        world.api.models[world.recorded_id("llama")], model_id="hand-1", model_name="team-b-x"
+    )
+    policy = reconcile.UnmanagedPolicy(ignore=("team-b-*",))
+    report = world.run_pass(unmanaged=policy)
+    assert report.drift == () and report.exit_code(detailed_exitcode=True) == 0
+    report = world.run_pass(unmanaged=reconcile.UnmanagedPolicy(report=False))
+    assert report.drift == ()
+
+
+def test_a_pass_records_live_status_and_lifts_a_timed_out_deploy(world: World) -> None:
+    from reconciler.adapters import state_file
+    from reconciler.core import record as records
+
+    state = state_store.read_state(world.state_path)
+    stale = records.record_status(state, "llama", "MODEL_STATUS_INIT")
+    state_file.save_state(world.state_path, records.record_failure(stale, "llama", "not UP in 1s"))
+    report = world.run_pass()
+    assert report.drift == () and report.ok
+    entry = state_store.read_state(world.state_path).entries["llama"]
+    assert (entry.status, entry.failed) == ("MODEL_STATUS_UP", None)
+    assert world.api.delete_calls == []  # came up after all: no needless replace
+
+
+def test_excluded_entries_are_not_healed(world: World) -> None:
+    from reconciler.core.selection import Selection
+
+    world.api.delete_model(USER, world.recorded_id("llama"))
+    report = world.run_pass(scope=pipeline.Scope(selection=Selection(excludes=("llama",))))
+    assert report.drift == () and report.plan.excluded == 1
+    assert world.api.live_named("llama") is None
