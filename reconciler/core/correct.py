@@ -55,12 +55,12 @@ def correction_plan(
             change = replace(change, drift=item.kind.value)
             policy = policies.get(change.name)
             changed = item.kind is DriftKind.CHANGED
-            if (
-                change.action is Action.NOOP
-                and policy is not None
-                and policy.heals(changed=changed, heal_changed=heal_changed)
-            ):
-                change = replace(change, action=Action.REPLACE, fields=_drift_fields(item))
+            if change.action is Action.NOOP and policy is not None:
+                if policy.heals(changed=changed, heal_changed=heal_changed):
+                    change = replace(change, action=Action.REPLACE, fields=_drift_fields(item))
+                elif changed:
+                    # Reported only: still show what differs, live -> wanted.
+                    change = replace(change, fields=_drift_fields(item))
         changes.append(change)
     return Plan(tuple(changes), excluded=plan.excluded, unmanaged=plan.unmanaged)
 

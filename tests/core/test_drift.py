@@ -218,6 +218,10 @@ def test_changed_drift_carries_live_and_wanted_values() -> None:
     plan = correction_plan(_plan(LLAMA), [item], [LLAMA], heal_changed=True)
     (field,) = plan.changes[0].fields
     assert (field.before, field.after) == (4, 1)
+    # Reported only (the default): a no-op that still says what differs, for plan --refresh.
+    (reported,) = correction_plan(_plan(LLAMA), [item], [LLAMA]).changes
+    assert reported.action is Action.NOOP and not reported.makes_api_call
+    assert [(f.field, f.before, f.after) for f in reported.fields] == [("gpuCount", 4, 1)]
 
 
 def test_correction_plan_without_drift_is_the_plan() -> None:
