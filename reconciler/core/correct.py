@@ -62,7 +62,7 @@ def correction_plan(
                     # Reported only: still show what differs, live -> wanted.
                     change = replace(change, fields=_drift_fields(item))
         changes.append(change)
-    return Plan(tuple(changes), excluded=plan.excluded, unmanaged=plan.unmanaged)
+    return Plan(tuple(changes), left_out=plan.left_out, unmanaged=plan.unmanaged)
 
 
 def _drift_fields(item: Drift) -> tuple[FieldChange, ...]:

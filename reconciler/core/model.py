@@ -248,12 +248,12 @@ class Change:
 class Plan:
     """Every entry's change, sorted by name.
 
-    `excluded`: how many entries --target/--exclude/--selector left out (never touched).
+    `left_out`: the entries --target/--exclude/--selector left out (never touched).
     `unmanaged`: live models no manifest or entry names (plan --refresh), as (name, model ID).
     """
 
     changes: tuple[Change, ...]
-    excluded: int = 0
+    left_out: tuple[str, ...] = ()
     unmanaged: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> dict[str, int]:
@@ -262,6 +262,10 @@ class Plan:
             if not change.skipped:
                 counts[change.action.value] += 1
         return counts
+
+    @property
+    def excluded(self) -> int:
+        return len(self.left_out)
 
     @property
     def has_api_calls(self) -> bool:

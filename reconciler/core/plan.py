@@ -47,11 +47,11 @@ def make_plan(
     fingerprints = fingerprints or {}
     selection = selection or Selection()
     changes = []
-    excluded = 0
+    left_out = []
     for name in sorted(by_name.keys() | state.entries.keys()):
         model, entry = by_name.get(name), state.entries.get(name)
         if not selection.selects(name, None if model is None else model.labels):
-            excluded += 1
+            left_out.append(name)
             continue
         resume = name in state.intents
         if entry is None:
@@ -86,7 +86,7 @@ def make_plan(
                     reason=reason,
                 )
             )
-    return Plan(tuple(changes), excluded=excluded)
+    return Plan(tuple(changes), left_out=tuple(left_out))
 
 
 def unknown_names(

@@ -401,3 +401,16 @@ def test_a_state_file_with_conflict_markers_says_how_out(sandbox, world) -> None
 def test_state_unlock_of_an_unlocked_state_says_so(world) -> None:
     result = run_cli(["state", "unlock", "--state", str(world[1])])
     assert result.returncode == 0 and "was not locked" in result.stdout
+
+
+def test_a_saved_plan_of_one_target_is_carried_out_exactly(sandbox, world) -> None:
+    manifests, state, _ = world
+    for name in ("alpha", "beta"):
+        edit(manifests / f"{name}.yaml", gpuCount=2)
+    out = state.parent / "alpha.plan"
+    planned = cli(world, "plan", "--target", "alpha", "--out", str(out))
+    assert planned.returncode == 0 and "2 left out" in planned.stdout
+    applied = run_cli(["apply", "--plan", str(out), "--state", str(state)], env=world[2])
+    assert applied.returncode == 0, applied.stderr
+    now = live(sandbox)
+    assert now["alpha"]["gpuCount"] in (2, "2") and now["beta"]["gpuCount"] in (1, "1")
