@@ -20,9 +20,11 @@ from typing import Protocol
 
 from reconciler import workers
 from reconciler.apply_shared import INTENTS_AHEAD, IntentsAhead, ListedByName, Shared
+from reconciler.core import drift
 from reconciler.core.errors import (
     ApiConflictError,
     ApiError,
+    ApiMalformedError,
     ApiRateLimitedError,
     ApiServerError,
     ApiTimeoutError,
@@ -52,7 +54,7 @@ from reconciler.core.spec import fingerprint_secret, live_differences, spec_dige
 log = logging.getLogger("reconciler.apply")
 # Errors after which a create may or may not have happened: only a lookup tells. A 409 is
 # not one of them: it is a definite answer (our create did not happen; the name is held).
-UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError)
+UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiMalformedError)
 # A 429 is a refusal (nothing created); it is retried only after a lookup by name.
 MAX_RATE_LIMITED_ATTEMPTS = 4
 
@@ -574,7 +576,7 @@ def _wait_until_up(
 
 
 def _is_failed(status: str) -> bool:
-    return status == STATUS_DELETED or "FAIL" in status or "ERROR" in status
+    return status == STATUS_DELETED or drift.is_failed_status(status)
 
 
 def _events(live: LiveModel) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
+from reconciler import checkout as git_checkout
 from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
 from reconciler.apply import (
@@ -35,6 +36,8 @@ from reconciler.core.record import JournalRecord
 from reconciler.core.selection import Selection
 
 ApiFactory = Callable[[], ModelsApi]
+# Runs after a changed state was saved, while the lock is still held: the git write-back.
+Publish = Callable[[ApplyResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +198,15 @@ def run_apply(
     env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
     heartbeat: Callable[[str], None] = lambda message: None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
-    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    """Plan under the state lock, then carry it out, recording each outcome durably.
+
+    `checkout`: the manifests' git checkout, refused when stale and recorded as the
+    revision. `publish` runs after the save, still under the lock. `vet` sees the plan
+    before any call that changes anything and may refuse it by raising (the cost check)."""
     env = os.environ if env is None else env
     scope = scope or Scope()
     # Bad manifests fail before the lock is taken or anything is called.
@@ -206,6 +216,7 @@ def run_apply(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         check_names(desired, state, scope)
         orphans = [
             name
@@ -217,12 +228,12 @@ def run_apply(
         plan = plan_against(desired, state, prune=prune, env=env, scope=scope)
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)  # what is about to happen, before the first call
-        check_guards(plan, desired, scope)
-        return ApplyRun(
-            plan_run,
-            execute(
+            result = quiet_result(plan)
+        else:
+            vet(plan)
+            show_plan(plan)  # what is about to happen, before the first call
+            check_guards(plan, desired, scope)
+            result = execute(
                 plan,
                 store,
                 options=options,
@@ -231,9 +242,22 @@ def run_apply(
                 progress=progress,
                 env=env,
                 heartbeat=heartbeat,
-            ),
-            store.commit(),
-        )
+            )
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
+
+
+def _save(
+    store: state_store.StateStore,
+    result: ApplyResult,
+    checkout: git_checkout.Checkout | None,
+    publish: Publish | None,
+) -> bool:
+    """Fold the journal into the state file, then publish it before the lock is released:
+    a write-back after the release raced other writers of this clone's state."""
+    written = store.commit(revision=git_checkout.recorded_revision(checkout))
+    if written and publish is not None:
+        publish(result)
+    return written
 
 
 def _settle(
@@ -243,8 +267,8 @@ def _settle(
     env: Mapping[str, str],
 ) -> State:
     """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
-    store.ensure_on_disk()
-    with connected(connect) as api:
+    with connected(connect) as api:  # a bad token or URL is refused before anything is written
+        store.ensure_on_disk()
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         wanted = {model.name for model in desired}
         settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
@@ -267,8 +291,9 @@ def execute(
     secret_values = secrets.resolve_secrets(needed, env)
     # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
     # or a full disk at any later point: on a first apply they exist only in memory so far.
-    store.ensure_on_disk()
+    # Connecting makes no call; a bad token or URL is refused before anything is written.
     with connected(connect) as api:
+        store.ensure_on_disk()
         state = store.state
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
@@ -288,7 +313,14 @@ def execute(
             open_intents=dict(state.intents),
             heartbeat=heartbeat,
         )
-        return _point_at_fields(apply_plan(plan, context, options), plan)
+        # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
+        return _point_at_fields(
+            apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds)), plan
+        )
+
+
+def _nap(stop: threading.Event, seconds: float) -> None:
+    stop.wait(seconds)
 
 
 # The API's 400 message names the field first, e.g. "gpuCount: must be an integer >= 1".
@@ -338,6 +370,9 @@ def run_saved_plan(
     env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
     heartbeat: Callable[[str], None] = lambda message: None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -354,6 +389,7 @@ def run_saved_plan(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         # Checked under the lock: nobody can move the state between this check and the calls.
         why = saved_plan.describe_staleness(saved, state)
         if why is not None:
@@ -364,17 +400,19 @@ def run_saved_plan(
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
         if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)
-        check_guards(plan, saved.desired, scope or Scope())
-        result = execute(
-            plan,
-            store,
-            options=options,
-            connect=connect,
-            stop=stop,
-            progress=progress,
-            env=env,
-            heartbeat=heartbeat,
-        )
-        return ApplyRun(plan_run, result, store.commit())
+            result = quiet_result(plan)
+        else:
+            vet(plan)
+            show_plan(plan)
+            check_guards(plan, saved.desired, scope or Scope())
+            result = execute(
+                plan,
+                store,
+                options=options,
+                connect=connect,
+                stop=stop,
+                progress=progress,
+                env=env,
+                heartbeat=heartbeat,
+            )
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

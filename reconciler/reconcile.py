@@ -17,17 +17,20 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from reconciler import heap, pipeline
+from reconciler import checkout as git_checkout
+from reconciler import costing, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
-from reconciler.core import correct, metrics, record
+from reconciler.core import budget, correct, metrics, record
 from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
+from reconciler.core.pricing import PriceList
 from reconciler.core.record import JournalRecord
+from reconciler.core.spend import Spend, live_spend
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -56,6 +59,10 @@ class PassOptions:
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
     lock_timeout: float = 60.0
+    pull: bool = False  # `git pull --ff-only` before each pass
+    # The git write-back of a pass that changed the state, run under the state lock.
+    publish: pipeline.Publish | None = None
+    cost: costing.CostOptions = field(default_factory=costing.CostOptions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,27 +162,49 @@ def run_pass(
     stop: threading.Event,
     env: Mapping[str, str],
 ) -> PassReport:
-    """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
+    """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
+    becomes the report's error."""
     seen: Refresh | None = None
+    spend: Spend | None = None
     try:
+        checkout = git_checkout.find_checkout(paths, state_path)
+        if options.pull:
+            checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
             state = state_store.read_state(state_path)
+        # Before any call: a clone behind the state would undo newer work when correcting.
+        git_checkout.check_fresh(checkout, state, command="reconcile")
         seen = refresh_against(
             desired, state, prune=options.prune, connect=connect, env=env, options=options
         )
+        # One pricing read per pass: the live spend now, and the corrections' cost below.
+        prices = costing.load_prices(options.cost, connect)
+        spend = live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not (seen.plan.has_work or seen.statuses):
-            return _report(number, seen, None, options, interrupted=stop.is_set())
-        seen, result = _correct(
-            seen, state_path, options=options, connect=connect, stop=stop, env=env
+            report = _report(number, seen, None, options, interrupted=stop.is_set())
+            return replace(report, spend=spend)
+        seen, result, published = _correct(
+            seen,
+            state_path,
+            options=options,
+            connect=connect,
+            stop=stop,
+            env=env,
+            checkout=checkout,
+            prices=prices,
         )
-        return _report(number, seen, result, options, interrupted=stop.is_set())
+        report = replace(
+            _report(number, seen, result, options, interrupted=stop.is_set()), spend=spend
+        )
+        # Corrections made and recorded, but not pushed: report both.
+        return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
         if seen is None:
             return PassReport(number, detect_only=options.detect_only, error=str(exc))
         # Keep what detection found: the drift is still worth reporting.
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc))
+        return replace(report, error=str(exc), spend=spend)
 
 
 def _correct(
@@ -186,10 +215,14 @@ def _correct(
     connect: pipeline.ApiFactory,
     stop: threading.Event,
     env: Mapping[str, str],
-) -> tuple[Refresh, ApplyResult | None]:
+    checkout: git_checkout.Checkout | None,
+    prices: PriceList | str = costing.NO_SOURCE,
+) -> tuple[Refresh, ApplyResult | None, str | None]:
+    """Correct under the lock; also returns why publishing the state failed, if it did."""
     with state_store.StateStore.open(
         state_path, command="reconcile", lock_timeout=options.lock_timeout
     ) as store:
+        git_checkout.check_fresh(checkout, store.state, command="reconcile")
         if not record.same_content(store.state, seen.state):
             # Someone applied between our look and the lock: look again at what they wrote,
             # so we never "heal" an entry from a stale recorded model ID.
@@ -209,6 +242,9 @@ def _correct(
             store.record(JournalRecord("status", name, status))
         result = None
         if seen.plan.has_work and not stop.is_set():
+            # Before any call that changes anything: feasibility and --max-hourly-increase.
+            estimate = costing.price_plan(seen.plan, options.cost, prices)
+            budget.check_budget(estimate, options.cost.max_hourly_increase)
             result = pipeline.execute(
                 seen.plan,
                 store,
@@ -219,8 +255,14 @@ def _correct(
                 env=env,
                 heartbeat=lambda message: log.info("%s", message),
             )
-        store.commit()
-    return seen, result
+        written = store.commit(revision=git_checkout.recorded_revision(checkout))
+        failure = None
+        if written and result is not None and options.publish is not None:
+            try:
+                options.publish(result)
+            except ReconcilerError as exc:
+                failure = str(exc)
+    return seen, result, failure
 
 
 def _report(

@@ -1,4 +1,4 @@
-"""`state` subcommands: list, show, rm, unlock and import recorded entries.
+"""`state` subcommands: list, show, rm, unlock and import recorded entries (and merge-driver).
 
 Thin: parses flags and prints; loading, locking and transitions live in the adapters and
 core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
-from reconciler.adapters import secrets, state_lock, state_store
-from reconciler.commands.options import lock_timeout_option, state_option
+from reconciler.adapters import secrets, state_file, state_lock, state_store
+from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.commands.state_merge import merge_driver_command
 from reconciler.core import adopt, record
 from reconciler.core.errors import StateError, UsageError
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
@@ -35,6 +36,9 @@ _LIST_FIELDS = (
 @click.group(name="state")
 def command() -> None:
     """Inspect and edit the recorded state."""
+
+
+command.add_command(merge_driver_command)
 
 
 @command.command(name="list")
@@ -85,7 +89,7 @@ def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
 @state_option
 def unlock_command(state_path: str) -> None:
     """Break the state lock left by a process that is gone."""
-    holder = state_lock.force_unlock(state_path)
+    holder = state_lock.force_unlock(state_file.resolve_path(state_path))
     if holder is None:
         click.echo(f"{state_path} was not locked.")
     else:
@@ -97,7 +101,7 @@ def unlock_command(state_path: str) -> None:
 @click.argument("model_id")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]...")
 @state_option
-@click.option("--api-url", default=None, metavar="URL", help="Control plane URL.")
+@api_url_option
 @lock_timeout_option
 def import_command(
     *,

@@ -49,9 +49,16 @@ class Drift:
     values: tuple[FieldDrift, ...] = ()  # for `changed`: each field's live and wanted value
 
 
+# The failed status's real name is unknown (the SDK knows only UP and DELETED), so match
+# the words a failure name would carry rather than one guessed name.
+_FAILURE_WORDS = ("FAIL", "ERROR", "CRASH")
+
+
 def is_failed_status(status: str) -> bool:
-    """FAIL/ERROR anywhere in the status means failed; INIT and UNSPECIFIED do not."""
-    return "FAIL" in status or "ERROR" in status
+    """FAIL/ERROR/CRASH anywhere in the status means failed; INIT and UNSPECIFIED do not.
+
+    The one test of failure, for drift and for apply's wait alike."""
+    return any(word in status for word in _FAILURE_WORDS)
 
 
 def detect_drift(

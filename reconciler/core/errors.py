@@ -50,6 +50,10 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the state it was made from."""
 
 
+class StaleCheckoutError(ReconcilerError):
+    """The state was applied from a git revision this checkout does not have: pull first."""
+
+
 class PlanFileError(ReconcilerError):
     """A saved plan file is unreadable, corrupt, foreign or of an unknown version."""
 
@@ -147,3 +151,16 @@ class CircuitOpenError(ApiError):
     """Too many consecutive failures: the run stops making calls."""
 
     hint = "The control plane looks unhealthy; what was done is recorded, run again later"
+
+
+class ApiMalformedError(ApiError):
+    """The control plane answered with something unusable: not JSON, too big, an ID that is
+    not a plain identifier, an absurd number. For a deploy its outcome is unknown."""
+
+    hint = "Is the API URL the Tensormesh control plane? Nothing from this answer was recorded"
+
+
+class ApiInterruptedError(ApiError):
+    """The run was stopped (SIGINT/SIGTERM) while this call was waiting or in flight."""
+
+    hint = "Run the command again; an interrupted deploy is looked up by name then"

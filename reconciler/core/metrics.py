@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from reconciler.core.drift import DriftKind
+from reconciler.core.money import format_amount
 from reconciler.core.pass_report import PassReport
 
 PREFIX = "tensormesh_reconciler_"
@@ -25,6 +26,11 @@ _METRICS = (
     ("corrections_total", "counter", "Corrections attempted, by result."),
     ("last_success_timestamp_seconds", "gauge", "Unix time the last successful pass ended."),
     ("pass_duration_seconds", "gauge", "How long the last pass took, in seconds."),
+    (
+        "hourly_spend",
+        "gauge",
+        "Live hourly spend of the managed models in the last pass, per currency.",
+    ),
 )
 _SAMPLE = re.compile(r'^(\w+)(?:\{(\w+)="([^"]*)"\})? (\S+)$')
 
@@ -37,6 +43,8 @@ class Counters:
     corrections: Mapping[str, int] = field(default_factory=dict)
     last_success: float | None = None
     last_duration: float | None = None
+    # currency -> exact decimal string; empty when the last pass could not price the models
+    spend: Mapping[str, str] = field(default_factory=dict)
 
 
 def count_pass(counters: Counters, report: PassReport, *, now: float, duration: float) -> Counters:
@@ -53,7 +61,14 @@ def count_pass(counters: Counters, report: PassReport, *, now: float, duration: 
         corrections=_add(counters.corrections, _corrections(report)),
         last_success=now if report.ok else counters.last_success,
         last_duration=duration,
+        spend=_spend(report),
     )
+
+
+def _spend(report: PassReport) -> dict[str, str]:
+    if report.spend is None or not report.spend.known:
+        return {}
+    return {currency: format_amount(nanos) for currency, nanos in report.spend.hourly.items()}
 
 
 def _corrections(report: PassReport) -> dict[str, int]:
@@ -81,6 +96,7 @@ def render_metrics(counters: Counters) -> str:
         "corrections_total": _labelled("result", counters.corrections),
         "last_success_timestamp_seconds": _single(counters.last_success),
         "pass_duration_seconds": _single(counters.last_duration),
+        "hourly_spend": [],
     }
     lines = []
     for name, kind, help_text in _METRICS:
@@ -89,6 +105,11 @@ def render_metrics(counters: Counters) -> str:
         for label, value, number in samples[name]:
             labels = "" if label is None else f'{{{label}="{value}"}}'
             lines.append(f"{PREFIX}{name}{labels} {_number(number)}")
+    # Written as the exact decimal, not through a float (the format reads any decimal).
+    lines.extend(
+        f'{PREFIX}hourly_spend{{currency="{currency}"}} {amount}'
+        for currency, amount in sorted(counters.spend.items())
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -11,6 +11,7 @@ from reconciler.core.correct import DriftOutcome
 from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.spend import Spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class PassReport:
     detect_only: bool = False
     error: str | None = None
     interrupted: bool = False
+    spend: Spend | None = None  # live hourly spend of the managed models; None: not looked at
 
     @property
     def ok(self) -> bool:

@@ -10,9 +10,11 @@ from typing import Any
 
 from reconciler.core.correct import DriftOutcome
 from reconciler.core.drift import DriftKind
+from reconciler.core.money import format_amount
 from reconciler.core.outcome import EntryOutcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
+from reconciler.core.spend import Spend
 
 
 def pass_to_json(report: PassReport) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         }
         for outcome in report.corrections
     ]
-    return {
+    document = {
         "pass": report.number,
         "ok": report.ok,
         "detectOnly": report.detect_only,
@@ -47,6 +49,36 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
             "failed": sum(1 for outcome in report.corrections if outcome.failed),
         },
     }
+    if report.spend is not None:
+        document["spend"] = spend_to_json(report.spend)
+    return document
+
+
+def spend_to_json(spend: Spend) -> dict[str, Any]:
+    """Amounts as exact decimal strings with their currency, one per currency."""
+    if not spend.known:
+        return {"known": False, "reason": spend.unknown_reason}
+    return {
+        "known": True,
+        "hourly": [
+            {"currency": currency, "amount": format_amount(nanos)}
+            for currency, nanos in sorted(spend.hourly.items())
+        ],
+        "models": spend.models,
+        "unpriced": list(spend.unpriced),
+    }
+
+
+def spend_line(spend: Spend) -> str:
+    if not spend.known:
+        return f"Live spend: unknown ({spend.unknown_reason})."
+    amounts = ", ".join(
+        f"{format_amount(nanos)} {currency}/h" for currency, nanos in sorted(spend.hourly.items())
+    )
+    text = f"Live spend: {amounts or '0.00/h'} for {spend.models} running managed model(s)"
+    if spend.unpriced:
+        text += f"; price unknown for {', '.join(spend.unpriced)}"
+    return text + "."
 
 
 def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
@@ -94,6 +126,8 @@ def render_pass(report: PassReport) -> str:
         for row in [_HEADER, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
+    if report.spend is not None:
+        lines.append(spend_line(report.spend))
     return "\n".join(lines) + "\n"
 
 

@@ -285,6 +285,8 @@ def _explain(path: JsonPath, error: Any) -> list[Problem]:
         return [Problem(path, f"expected {expected!r}, got {instance!r}")]
     if keyword == "minimum":
         return [Problem(path, f"must be at least {expected}, got {instance}")]
+    if keyword == "maximum":
+        return [Problem(path, f"must be at most {expected}, got {instance}")]
     if keyword == "pattern":
         hint = error.schema.get("errorMessage") or f"does not match {expected}"
         return [Problem(path, f"{instance!r} {hint}{_did_you_mean_prefixed(instance, expected)}")]

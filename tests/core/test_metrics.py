@@ -80,3 +80,19 @@ def test_a_foreign_or_corrupt_file_restarts_the_counts() -> None:
 def test_rendering_is_byte_stable() -> None:
     counters = count_pass(Counters(), PassReport(1, (UNMANAGED, MISSING)), now=5.0, duration=0.5)
     assert render_metrics(counters) == render_metrics(counters)
+
+
+def test_live_spend_is_a_gauge_per_currency_with_exact_amounts() -> None:
+    from reconciler.core.spend import Spend
+
+    spend = Spend({"USD": 24_950_000_001, "EUR": 6_000_000_000}, models=3)
+    report = PassReport(1, spend=spend)
+    text = render_metrics(count_pass(Counters(), report, now=1.0, duration=0.1))
+    samples = _samples(text)
+    assert samples['tensormesh_reconciler_hourly_spend{currency="USD"}'] == "24.950000001"
+    assert samples['tensormesh_reconciler_hourly_spend{currency="EUR"}'] == "6.00"
+    assert "# TYPE tensormesh_reconciler_hourly_spend gauge" in text
+    # Unknown spend (no prices this pass): no sample, rather than a stale or zero one.
+    unknown = PassReport(2, spend=Spend({}, unknown_reason="no prices"))
+    later = render_metrics(count_pass(Counters(), unknown, now=2.0, duration=0.1))
+    assert "hourly_spend{" not in later
