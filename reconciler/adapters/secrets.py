@@ -102,9 +102,8 @@ def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str] | None = N
                     if ref.source == "fromEnv"
                     else f"unless {Path(ref.base_dir, ref.target)} can be read"
                 )
-                warnings.append(
-                    f"{_problem(model.name, ref, reason)}: rotation not checked; apply will fail {fix}"
-                )
+                problem = _problem(model.name, ref, reason)
+                warnings.append(f"{problem}: rotation not checked; apply will fail {fix}")
     return sorted(warnings)
 
 

@@ -142,6 +142,9 @@ def run_apply(
     priced: list[PlanCost] = []
 
     def vet(plan: Plan) -> None:
+        # A token or URL that cannot work is this apply's one error, not first a pricing
+        # warning: connecting checks both and makes no call.
+        http_api.connect(api_url, concurrency=1).close()
         # Before any call that changes anything: one pricing call, feasibility, the budget,
         # and the balance warning before the first deploy.
         connect = lambda: clients.track(http_api.connect(api_url, concurrency=1))  # noqa: E731
