@@ -257,9 +257,11 @@ def _correct(
             )
         written = store.commit(revision=git_checkout.recorded_revision(checkout))
         failure = None
-        if written and result is not None and options.publish is not None:
+        if written and options.publish is not None:
             try:
-                options.publish(result)
+                # Live statuses alone change the state too: commit them, or the next
+                # --pull meets a state file changed in the work tree.
+                options.publish(result or ApplyResult(()))
             except ReconcilerError as exc:
                 failure = str(exc)
     return seen, result, failure

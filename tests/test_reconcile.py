@@ -359,3 +359,21 @@ def test_excluded_entries_are_not_healed(world: World) -> None:
     report = world.run_pass(scope=pipeline.Scope(selection=Selection(excludes=("llama",))))
     assert report.drift == () and report.plan.excluded == 1
     assert world.api.live_named("llama") is None
+
+
+def test_a_pass_that_only_refreshed_statuses_publishes_the_state(world: World) -> None:
+    """With --push, a status write-back is committed too: an uncommitted state file would
+    stop the next --pull."""
+    from reconciler.adapters import state_file
+    from reconciler.core import record as records
+    from reconciler.core.outcome import ApplyResult
+
+    state = state_store.read_state(world.state_path)
+    state_file.save_state(world.state_path, records.record_status(state, "llama", "X_INIT"))
+    published: list[ApplyResult] = []
+    report = world.run_pass(publish=published.append)
+    assert report.ok and report.drift == ()
+    assert published == [ApplyResult(())]
+    assert state_store.read_state(world.state_path).entries["llama"].status == "MODEL_STATUS_UP"
+    assert world.run_pass(publish=published.append).ok
+    assert len(published) == 1  # nothing changed the second time: nothing to publish
