@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -141,6 +142,23 @@ def test_first_run_clones_reconciles_and_pushes_the_state_with_skip_ci(
     for secret in (sandbox.token, SECRET_HF):
         assert secret not in result.stdout + result.stderr
 
+    # The pass did not wait for MODEL_STATUS_UP: once the model is up, the next run records
+    # that live status (no drift, no call that changes anything) and pushes it.
+    deadline = time.monotonic() + 30
+    while [model["status"] for model in sandbox.list_models()] != ["MODEL_STATUS_UP"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    refreshed = run_script(
+        bare_env(tmp_path, bin_dir, sandbox),
+        RECONCILE_REPO_DIR=str(clone),
+        RECONCILE_TOKEN_FILE=str(token_file),
+    )
+    assert refreshed.returncode == 0, refreshed.stderr
+    assert json.loads(refreshed.stdout.splitlines()[-1])["drift"] == []
+    assert git(remote, "rev-list", "--count", "main") == "3"
+    assert [e["status"] for e in remote_state(remote, tmp_path).values()] == ["MODEL_STATUS_UP"]
+    assert {model["modelId"] for model in sandbox.list_models()} == live  # nothing redeployed
+
     # Nothing drifted: the next run commits nothing and pushes nothing.
     again = run_script(
         bare_env(tmp_path, bin_dir, sandbox),
@@ -149,7 +167,7 @@ def test_first_run_clones_reconciles_and_pushes_the_state_with_skip_ci(
     )
     assert again.returncode == 0, again.stderr
     assert "nothing to commit" in again.stderr
-    assert git(remote, "rev-list", "--count", "main") == "2"
+    assert git(remote, "rev-list", "--count", "main") == "3"
 
 
 def test_a_push_refused_because_main_moved_is_rebased_and_pushed_again(
