@@ -154,8 +154,10 @@ def test_adopt_writes_manifests_that_plan_no_change_without_a_call(
     )
     assert planned.returncode == 0, planned.stdout + planned.stderr
     plan = json.loads(planned.stdout)
+    cost = plan["summary"].pop("cost")  # every plan is priced (one pricing read)
     assert plan["summary"] == {"create": 0, "replace": 0, "delete": 0, "noop": 3}
-    assert sandbox.stats()["requests"] == requests
+    assert {line["difference"] for line in cost["hourly"]} == {"0.00"}
+    assert sandbox.stats()["requests"] == requests + 1  # that pricing read, no other call
     recorded = state_file.load_state(state)
     assert {n: e.model_id for n, e in recorded.entries.items()}["llama-full"] == full["modelId"]
 
