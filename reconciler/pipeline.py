@@ -56,9 +56,20 @@ class Scope:
 
 def check_guards(plan: Plan, desired: Sequence[DesiredModel], scope: Scope) -> None:
     """Refuse, before any API call, a plan the guard rails or the user do not allow."""
+    check_guard_rails(plan, desired, scope)
+    check_approval(plan, scope)
+
+
+def check_guard_rails(plan: Plan, desired: Sequence[DesiredModel], scope: Scope) -> None:
+    """--max-destroy and `protect`: decided from the plan alone, before any call at all
+    (apply's pricing read included)."""
     refusal = guard.refuse_plan(plan, desired, max_destroy=scope.max_destroy)
     if refusal is not None:
         raise GuardError(refusal)
+
+
+def check_approval(plan: Plan, scope: Scope) -> None:
+    """The question on a terminal, asked once the plan has been shown."""
     if plan.destructive and not scope.approve(plan):
         raise GuardError("not approved: nothing was changed")
 
@@ -230,9 +241,10 @@ def run_apply(
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            check_guard_rails(plan, desired, scope)
             vet(plan)
             show_plan(plan)  # what is about to happen, before the first call
-            check_guards(plan, desired, scope)
+            check_approval(plan, scope)
             result = execute(
                 plan,
                 store,
@@ -402,9 +414,11 @@ def run_saved_plan(
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            scope = scope or Scope()
+            check_guard_rails(plan, saved.desired, scope)
             vet(plan)
             show_plan(plan)
-            check_guards(plan, saved.desired, scope or Scope())
+            check_approval(plan, scope)
             result = execute(
                 plan,
                 store,

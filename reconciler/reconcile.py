@@ -181,6 +181,10 @@ def run_pass(
         # One pricing read per pass: the live spend now, and the corrections' cost below.
         prices = costing.load_prices(options.cost, connect)
         spend = live_spend(seen.state, seen.live, prices)
+        if not _writes_statuses(options):
+            # --pull without --push: a status written into the clone would stop the next
+            # pull; statuses are refreshed by the pass that publishes (or has no git).
+            seen = replace(seen, statuses={})
         if options.detect_only or stop.is_set() or not (seen.plan.has_work or seen.statuses):
             report = _report(number, seen, None, options, interrupted=stop.is_set())
             return replace(report, spend=spend)
@@ -205,6 +209,10 @@ def run_pass(
         # Keep what detection found: the drift is still worth reporting.
         report = _report(number, seen, None, options, interrupted=stop.is_set())
         return replace(report, error=str(exc), spend=spend)
+
+
+def _writes_statuses(options: PassOptions) -> bool:
+    return options.publish is not None or not options.pull
 
 
 def _correct(
@@ -235,6 +243,8 @@ def _correct(
                 env=env,
                 options=options,
             )
+            if not _writes_statuses(options):
+                seen = replace(seen, statuses={})
         if seen.plan.has_work:
             pipeline.check_guards(seen.plan, seen.desired, options.scope)  # before any write
         for name, status in seen.statuses.items():

@@ -370,7 +370,8 @@ def test_an_api_400_names_the_manifest_line_of_the_field(sandbox, tmp_path) -> N
         for number, text in enumerate(path.read_text().splitlines(), 1)
         if "cloudProvider" in text
     )
-    applied = cli((manifests, state, sandbox.env), "apply")
+    # No price exists on that provider: --allow-unpriced lets the request reach the API.
+    applied = cli((manifests, state, sandbox.env), "apply", "--allow-unpriced")
     assert applied.returncode == 1
     assert f"{path}:{line}:" in applied.stdout, applied.stdout
     assert "cloudProvider" in applied.stdout
