@@ -71,6 +71,7 @@ class Recorder(Protocol):
     def record_intents(self, intents: Sequence[Intent]) -> None: ...
     def record_entry(self, entry: RecordedEntry) -> None: ...
     def record_status(self, name: str, status: str) -> None: ...
+    def record_failure(self, name: str, reason: str) -> None: ...
     def forget(self, name: str) -> None: ...
     def close_intent(self, name: str) -> None: ...
     def flush(self) -> None: ...
@@ -86,6 +87,9 @@ class ApplyOptions:
     wait_timeout: float = 1800.0
     poll_interval: float = 2.0
     max_poll_interval: float = 15.0
+    # A line at least this often while waiting for UP, so a CI log (no progress lines, no
+    # terminal) never looks hung: the beat plus one poll interval stays under 60 s.
+    heartbeat_interval: float = 45.0
 
 
 class EntryFailedError(Exception):
@@ -95,6 +99,24 @@ class EntryFailedError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.request_id = request_id
+
+
+class DeployRefusedError(Exception):
+    """The deploy was definitely not carried out (never sent, or a 4xx refusal)."""
+
+    def __init__(self, cause: ApiError) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+def is_definite_refusal(exc: ApiError) -> bool:
+    """Nothing happened on the server: the request was never sent (no connection, the circuit
+    open), or a 4xx answer other than 409 (the ownership rules) and 429 (looked up first)."""
+    if isinstance(exc, ApiTimeoutError):
+        return False  # sent, no answer: unknown
+    if isinstance(exc, ApiUnreachableError | CircuitOpenError):
+        return True
+    return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (409, 429)
 
 
 class UserIds:
@@ -129,6 +151,7 @@ class ApplyContext:
     progress: Progress
     lineage: str  # this state's: the mark of every create, the proof of ownership
     open_intents: Mapping[str, Intent] = field(default_factory=dict)  # left by earlier runs
+    heartbeat: Callable[[str], None] = lambda message: None  # while waiting for UP
 
     def owner(self, live: LiveModel, nonce: str | None) -> Ownership:
         return judge(live.mark, lineage=self.lineage, nonce=nonce)
@@ -293,8 +316,28 @@ def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> Entr
     intent = shared.intents.ensure(change)
     if old is not None:
         context.progress(change.name, f"deleting old model {old[0]}")
-        context.api.delete_model(old[1], old[0])
-    live, owner = _deploy_once(desired, user, context, intent)
+        try:
+            context.api.delete_model(old[1], old[0])
+        except ApiError as exc:
+            if is_definite_refusal(exc):
+                # Nothing changed: no open intent may make the next plan say "look up".
+                context.recorder.close_intent(change.name)
+            raise
+    try:
+        live, owner = _deploy_once(desired, user, context, intent)
+    except DeployRefusedError as refused:
+        cause = refused.cause
+        if isinstance(cause, CircuitOpenError):
+            context.stop.set()  # the control plane looks down: start no new entries
+        if old is not None:
+            # The old model is deleted and nothing replaced it: forget it, so the next plan
+            # says create (never a phantom noop on a deleted model, nor a lookup).
+            context.recorder.forget(change.name)
+            done = f"; the old model {old[0]} was deleted, so the entry is no longer recorded"
+        else:
+            context.recorder.close_intent(change.name)
+            done = "; nothing was created"
+        raise EntryFailedError(f"deploy refused: {cause}{done}", cause.request_id) from cause
     # Deployed by this run (its answer may have been lost: found with this attempt's nonce),
     # or found by name holding another run's mark of this state: adopted, never "created".
     adopted = owner is Ownership.THIS_STATE
@@ -374,17 +417,22 @@ def _deploy_once(
             if context.stop.is_set():
                 break
         except ApiConflictError as exc:
-            # Definite: our create did not happen, the name is held. Ours only with the mark.
+            # Definite: our create did not happen, the name is held. Ours only with the mark;
+            # then it is an existing model recorded: adopted, never "created".
             found = _look_up(desired, user, context, intent, exc)
             if found is not None:
-                return found
+                return found[0], Ownership.THIS_STATE
             context.recorder.close_intent(desired.name)
             raise EntryFailedError(
                 f"deploy refused: the name {desired.name!r} is taken ({exc}), but no model of "
                 "that name was found afterwards; nothing was recorded, run apply again",
                 exc.request_id,
             ) from exc
-        except UNCLEAR as exc:
+        except ApiError as exc:
+            if is_definite_refusal(exc):
+                raise DeployRefusedError(exc) from exc
+            if not isinstance(exc, UNCLEAR):
+                raise
             found = _look_up(desired, user, context, intent, exc)
             if found is not None:
                 return found
@@ -468,10 +516,19 @@ def _wait_until_up(
         for name, outcome in outcomes.items()
         if outcome.result in ("created", "replaced", "adopted") and outcome.status != STATUS_UP
     }
-    deadline = clock() + options.wait_timeout
+    started = clock()
+    deadline = started + options.wait_timeout
     interval = options.poll_interval
     last_seen: dict[str, LiveModel] = {}
+    last_beat = started
     while pending and not context.stop.is_set():
+        if clock() - last_beat >= options.heartbeat_interval:
+            last_beat = clock()
+            names = ", ".join(sorted(pending)[:5]) + (" …" if len(pending) > 5 else "")
+            context.heartbeat(
+                f"still waiting for {len(pending)} model(s) to be {STATUS_UP} after "
+                f"{last_beat - started:.0f}s (of --wait-timeout {options.wait_timeout:g}s): {names}"
+            )
         users = {outcome.user_id or context.users.default() for outcome in pending.values()}
         live_by_id: dict[str, LiveModel] = {}
         try:
@@ -495,11 +552,11 @@ def _wait_until_up(
                 del pending[name]
             elif _is_failed(live.status):
                 context.recorder.record_status(name, live.status)
+                reason = f"model became {live.status}{_why_failed(context, live, outcome)}"
+                # Remembered: the next plan replaces it, so a re-run CI job is not green.
+                context.recorder.record_failure(name, reason)
                 outcomes[name] = replace(
-                    outcome,
-                    result="failed",
-                    status=live.status,
-                    reason=f"model became {live.status}{_why_failed(context, live, outcome)}",
+                    outcome, result="failed", status=live.status, reason=reason
                 )
                 del pending[name]
         if not pending:
@@ -507,12 +564,11 @@ def _wait_until_up(
         if clock() + interval > deadline:
             for name, outcome in pending.items():
                 seen = last_seen.get(name)
-                outcomes[name] = replace(
-                    outcome,
-                    result="failed",
-                    reason=f"not {STATUS_UP} within {options.wait_timeout:g}s"
-                    + (_events(seen) if seen else ""),
+                reason = f"not {STATUS_UP} within {options.wait_timeout:g}s" + (
+                    _events(seen) if seen else ""
                 )
+                context.recorder.record_failure(name, reason)
+                outcomes[name] = replace(outcome, result="failed", reason=reason)
             return outcomes
         sleep(interval)
         interval = min(interval * 1.5, options.max_poll_interval)

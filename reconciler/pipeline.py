@@ -7,10 +7,11 @@ that touches the outside world is in `adapters`. Nothing here prints.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from reconciler import checkout as git_checkout
 from reconciler import heap
@@ -25,15 +26,62 @@ from reconciler.apply import (
     quiet_result,
     settle_orphan_intents,
 )
+from reconciler.core import guard
 from reconciler.core import plan as planning
+from reconciler.core.errors import GuardError
 from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
+from reconciler.core.selection import Selection
 
 ApiFactory = Callable[[], ModelsApi]
 # Runs after a changed state was saved, while the lock is still held: the git write-back.
 Publish = Callable[[ApplyResult], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """What a run may touch and how far: selection, forced replaces, guard rails.
+
+    `approve` is asked (on a terminal) before a plan that deletes or replaces a running
+    model; it returns False to stop with nothing called.
+    """
+
+    selection: Selection = field(default_factory=Selection)
+    force_replace: frozenset[str] = frozenset()
+    max_destroy: int | None = None
+    approve: Callable[[Plan], bool] = lambda plan: True
+
+
+def check_guards(plan: Plan, desired: Sequence[DesiredModel], scope: Scope) -> None:
+    """Refuse, before any API call, a plan the guard rails or the user do not allow."""
+    check_guard_rails(plan, desired, scope)
+    check_approval(plan, scope)
+
+
+def check_guard_rails(plan: Plan, desired: Sequence[DesiredModel], scope: Scope) -> None:
+    """--max-destroy and `protect`: decided from the plan alone, before any call at all
+    (apply's pricing read included)."""
+    refusal = guard.refuse_plan(plan, desired, max_destroy=scope.max_destroy)
+    if refusal is not None:
+        raise GuardError(refusal)
+
+
+def check_approval(plan: Plan, scope: Scope) -> None:
+    """The question on a terminal, asked once the plan has been shown."""
+    if plan.destructive and not scope.approve(plan):
+        raise GuardError("not approved: nothing was changed")
+
+
+def check_names(desired: Sequence[DesiredModel], state: State, scope: Scope) -> None:
+    unknown = planning.unknown_names(desired, state, scope.force_replace)
+    if unknown:
+        from reconciler.core.errors import UsageError
+
+        raise UsageError(
+            f"--replace {', '.join(unknown)}: no manifest and no recorded entry has that name"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +118,9 @@ class StoreRecorder:
     def record_status(self, name: str, status: str) -> None:
         self._store.record(JournalRecord("status", name, status))
 
+    def record_failure(self, name: str, reason: str) -> None:
+        self._store.record(JournalRecord("taint", name, reason))
+
     def forget(self, name: str) -> None:
         self._store.record(JournalRecord("forget", name))
 
@@ -98,19 +149,50 @@ def plan_against(
     *,
     prune: bool,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> Plan:
+    scope = scope or Scope()
     fingerprints = secrets.fingerprint_available(desired, state.salt, env)
-    return planning.make_plan(desired, state, prune=prune, fingerprints=fingerprints)
+    return planning.make_plan(
+        desired,
+        state,
+        prune=prune,
+        fingerprints=fingerprints,
+        force_replace=scope.force_replace,
+        selection=scope.selection,
+    )
 
 
 def make_plan_run(
-    paths: Sequence[str], state_path: str, *, prune: bool, env: Mapping[str, str] | None = None
+    paths: Sequence[str],
+    state_path: str,
+    *,
+    prune: bool,
+    env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
 ) -> PlanRun:
     """Read-only: manifests and state in, plan out. Takes no lock."""
+    scope = scope or Scope()
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
         state = state_store.read_state(state_path)
-    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env))
+    check_names(desired, state, scope)
+    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env, scope=scope))
+
+
+def preflight(run: PlanRun, state_path: str, *, env: Mapping[str, str]) -> list[str]:
+    """What `plan` can tell before an apply would fail or surprise: warnings, not errors."""
+    from pathlib import Path
+
+    warnings = []
+    if "://" not in state_path and not Path(state_path).exists():
+        warnings.append(
+            f"state file {state_path} does not exist: every entry plans as a create (the "
+            "first apply writes it); check --state if you expected recorded entries"
+        )
+    names = {change.name for change in run.plan.changes}  # the selected entries only
+    warnings.extend(secrets.unresolved([m for m in run.desired if m.name in names], env))
+    return warnings
 
 
 def run_apply(
@@ -125,6 +207,8 @@ def run_apply(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
+    heartbeat: Callable[[str], None] = lambda message: None,
     checkout: git_checkout.Checkout | None = None,
     publish: Publish | None = None,
     vet: Callable[[Plan], None] = lambda plan: None,
@@ -135,6 +219,7 @@ def run_apply(
     revision. `publish` runs after the save, still under the lock. `vet` sees the plan
     before any call that changes anything and may refuse it by raising (the cost check)."""
     env = os.environ if env is None else env
+    scope = scope or Scope()
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
@@ -143,17 +228,32 @@ def run_apply(
     ) as store:
         state = store.state
         git_checkout.check_fresh(checkout, state, command="apply")
-        if orphan_intents(state, {model.name for model in desired}):
+        check_names(desired, state, scope)
+        orphans = [
+            name
+            for name in orphan_intents(state, {model.name for model in desired})
+            if scope.selection.selects(name, None)
+        ]
+        if orphans:
             state = _settle(store, desired, connect, env)
-        plan = plan_against(desired, state, prune=prune, env=env)
+        plan = plan_against(desired, state, prune=prune, env=env, scope=scope)
         plan_run = PlanRun(desired, state, plan)
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            check_guard_rails(plan, desired, scope)
             vet(plan)
             show_plan(plan)  # what is about to happen, before the first call
+            check_approval(plan, scope)
             result = execute(
-                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+                plan,
+                store,
+                options=options,
+                connect=connect,
+                stop=stop,
+                progress=progress,
+                env=env,
+                heartbeat=heartbeat,
             )
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
 
@@ -196,6 +296,7 @@ def execute(
     stop: threading.Event,
     progress: Progress,
     env: Mapping[str, str],
+    heartbeat: Callable[[str], None] = lambda message: None,
 ) -> ApplyResult:
     """Resolve secrets (all or nothing, before any call), then apply through the API."""
     needed = [c.desired for c in plan.changes if c.runs_in_apply and c.desired is not None]
@@ -222,13 +323,38 @@ def execute(
             progress=progress,
             lineage=state.lineage,
             open_intents=dict(state.intents),
+            heartbeat=heartbeat,
         )
         # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
-        return apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds))
+        return _point_at_fields(
+            apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds)), plan
+        )
 
 
 def _nap(stop: threading.Event, seconds: float) -> None:
     stop.wait(seconds)
+
+
+# The API's 400 message names the field first, e.g. "gpuCount: must be an integer >= 1".
+_FIELD_MESSAGE = re.compile(r"with HTTP 400: ([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*):")
+
+
+def _point_at_fields(result: ApplyResult, plan: Plan) -> ApplyResult:
+    """A 400 about a field of the request: say where the manifest writes that field."""
+    desired = {c.name: c.desired for c in plan.changes if c.desired is not None}
+    outcomes = []
+    for outcome in result.outcomes:
+        match = _FIELD_MESSAGE.search(outcome.reason or "") if outcome.failed else None
+        model = desired.get(outcome.name)
+        where = (
+            None
+            if match is None or model is None
+            else manifest_files.locate_field(model, match.group(1))
+        )
+        if where is not None:
+            outcome = replace(outcome, reason=f"{where}: {outcome.reason}")
+        outcomes.append(outcome)
+    return replace(result, outcomes=tuple(outcomes))
 
 
 def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:
@@ -254,6 +380,8 @@ def run_saved_plan(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    scope: Scope | None = None,
+    heartbeat: Callable[[str], None] = lambda message: None,
     checkout: git_checkout.Checkout | None = None,
     publish: Publish | None = None,
     vet: Callable[[Plan], None] = lambda plan: None,
@@ -286,9 +414,19 @@ def run_saved_plan(
         if not plan.has_work:
             result = quiet_result(plan)
         else:
+            scope = scope or Scope()
+            check_guard_rails(plan, saved.desired, scope)
             vet(plan)
             show_plan(plan)
+            check_approval(plan, scope)
             result = execute(
-                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+                plan,
+                store,
+                options=options,
+                connect=connect,
+                stop=stop,
+                progress=progress,
+                env=env,
+                heartbeat=heartbeat,
             )
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

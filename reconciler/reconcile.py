@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from reconciler import checkout as git_checkout
@@ -21,13 +22,14 @@ from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, DriftKind, detect_drift
+from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
 from reconciler.core.pricing import PriceList
+from reconciler.core.record import JournalRecord
 from reconciler.core.spend import Spend, live_spend
 
 log = logging.getLogger("reconciler.reconcile")
@@ -35,9 +37,24 @@ JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in 
 
 
 @dataclass(frozen=True, slots=True)
+class UnmanagedPolicy:
+    """Live models no manifest names: reported (drift, counted for exit 2) unless `report`
+    is off or their name matches an ignore glob (`.tensormeshignore`, --ignore-unmanaged)."""
+
+    report: bool = True
+    ignore: tuple[str, ...] = ()
+
+    def shows(self, name: str) -> bool:
+        return self.report and not any(fnmatchcase(name, glob) for glob in self.ignore)
+
+
+@dataclass(frozen=True, slots=True)
 class PassOptions:
     prune: bool = False
     detect_only: bool = False
+    heal_changed: bool = False
+    scope: pipeline.Scope = field(default_factory=pipeline.Scope)
+    unmanaged: UnmanagedPolicy = field(default_factory=UnmanagedPolicy)
     # Reconcile does not wait for MODEL_STATUS_UP by default: a long wait would hold the
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
@@ -62,6 +79,7 @@ class Refresh:
     live: tuple[LiveModel, ...]
     drift: tuple[Drift, ...]
     plan: Plan
+    statuses: Mapping[str, str] = field(default_factory=dict)  # to write back: name -> live
 
 
 def fetch_live(
@@ -111,31 +129,64 @@ def refresh_against(
     prune: bool,
     connect: pipeline.ApiFactory,
     env: Mapping[str, str],
+    options: PassOptions | None = None,
     logs: bool = True,
 ) -> Refresh:
     """Fetch live models, detect drift and fold it into the plan (pure after the fetch);
-    with `logs`, failed drift also carries the deployments' latest log lines."""
+    with `logs`, failed drift also carries the deployments' latest log lines.
+
+    The plan is made against the state with live statuses folded in: a model that came UP
+    after an apply gave up waiting is no longer a failed deploy.
+    """
+    options = options or PassOptions(prune=prune)
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-        drift = detect_drift(desired, state, live)
+        selection = options.scope.selection
+        labels = {model.name: model.labels for model in desired}
+        drift = tuple(
+            item
+            for item in detect_drift(desired, state, live)
+            if (
+                options.unmanaged.shows(item.name) and selection.selects_name(item.name)
+                if item.kind is DriftKind.UNMANAGED
+                else selection.selects(item.name, labels.get(item.name))
+            )
+        )
         if logs:
             user = env.get("TENSORMESH_USER_ID") or None
             drift = with_failure_logs(api, drift, live, user_id=user)
-    plan = pipeline.plan_against(desired, state, prune=prune, env=env)
-    return Refresh(
-        tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
+    statuses = live_statuses(state, live)
+    seen = state
+    for name, status in statuses.items():
+        seen = record.record_status(seen, name, status)
+    plan = pipeline.plan_against(desired, seen, prune=prune, env=env, scope=options.scope)
+    plan = correct.correction_plan(plan, drift, desired, heal_changed=options.heal_changed)
+    unmanaged = tuple(
+        (item.name, item.live_model_id or "") for item in drift if item.kind is DriftKind.UNMANAGED
     )
+    plan = replace(plan, unmanaged=unmanaged)
+    return Refresh(tuple(desired), state, live, drift, plan, statuses)
 
 
 def refresh_plan(
-    run: pipeline.PlanRun, *, prune: bool, connect: pipeline.ApiFactory, env: Mapping[str, str]
+    run: pipeline.PlanRun,
+    *,
+    prune: bool,
+    connect: pipeline.ApiFactory,
+    env: Mapping[str, str],
+    scope: pipeline.Scope | None = None,
+    unmanaged: UnmanagedPolicy | None = None,
 ) -> Plan:
     """`plan --refresh`: the plan with live drift folded in; writes nothing (and reads no
     logs: a plan shows none)."""
-    seen = refresh_against(
-        run.desired, run.state, prune=prune, connect=connect, env=env, logs=False
+    options = PassOptions(
+        prune=prune,
+        scope=scope or pipeline.Scope(),
+        unmanaged=unmanaged or UnmanagedPolicy(),
     )
-    return seen.plan
+    return refresh_against(
+        run.desired, run.state, prune=prune, connect=connect, env=env, options=options, logs=False
+    ).plan
 
 
 def run_pass(
@@ -167,16 +218,16 @@ def run_pass(
         # Before any call: a clone behind the state would undo newer work when correcting.
         git_checkout.check_fresh(checkout, state, command="reconcile")
         seen = refresh_against(
-            desired,
-            state,
-            prune=options.prune,
-            connect=connect,
-            env=env,
+            desired, state, prune=options.prune, connect=connect, env=env, options=options
         )
         # One pricing read per pass: the live spend now, and the corrections' cost below.
         prices = costing.load_prices(options.cost, connect)
         spend = live_spend(seen.state, seen.live, prices)
-        if options.detect_only or stop.is_set() or not seen.plan.has_work:
+        if not _writes_statuses(options):
+            # --pull without --push: a status written into the clone would stop the next
+            # pull; statuses are refreshed by the pass that publishes (or has no git).
+            seen = replace(seen, statuses={})
+        if options.detect_only or stop.is_set() or not (seen.plan.has_work or seen.statuses):
             _observe(options, seen, None)
             report = _report(number, seen, None, options, interrupted=stop.is_set())
             return replace(report, spend=spend, revision=revision)
@@ -214,6 +265,10 @@ def _observe(options: PassOptions, seen: Refresh, result: ApplyResult | None) ->
         options.observe(seen, result)
 
 
+def _writes_statuses(options: PassOptions) -> bool:
+    return options.publish is not None or not options.pull
+
+
 def _correct(
     seen: Refresh,
     state_path: str,
@@ -235,8 +290,20 @@ def _correct(
             # so we never "heal" an entry from a stale recorded model ID.
             log.info("state changed since detection; refreshing again under the lock")
             seen = refresh_against(
-                seen.desired, store.state, prune=options.prune, connect=connect, env=env
+                seen.desired,
+                store.state,
+                prune=options.prune,
+                connect=connect,
+                env=env,
+                options=options,
             )
+            if not _writes_statuses(options):
+                seen = replace(seen, statuses={})
+        if seen.plan.has_work:
+            pipeline.check_guards(seen.plan, seen.desired, options.scope)  # before any write
+        for name, status in seen.statuses.items():
+            # What the live API says now: `state list` must not show INIT long after UP.
+            store.record(JournalRecord("status", name, status))
         result = None
         if seen.plan.has_work and not stop.is_set():
             # Before any call that changes anything: feasibility and --max-hourly-increase.
@@ -250,12 +317,15 @@ def _correct(
                 stop=stop,
                 progress=_log_progress,
                 env=env,
+                heartbeat=lambda message: log.info("%s", message),
             )
         written = store.commit(revision=git_checkout.recorded_revision(checkout))
         failure = None
-        if written and result is not None and options.publish is not None:
+        if written and options.publish is not None:
             try:
-                options.publish(result)
+                # Live statuses alone change the state too: commit them, or the next
+                # --pull meets a state file changed in the work tree.
+                options.publish(result or ApplyResult(()))
             except ReconcilerError as exc:
                 failure = str(exc)
     return seen, result, failure
@@ -270,7 +340,12 @@ def _report(
     interrupted: bool,
 ) -> PassReport:
     judged = correct.judge_corrections(
-        seen.drift, seen.plan, result, desired=seen.desired, detect_only=options.detect_only
+        seen.drift,
+        seen.plan,
+        result,
+        desired=seen.desired,
+        detect_only=options.detect_only,
+        heal_changed=options.heal_changed,
     )
     return PassReport(
         number,

@@ -48,6 +48,11 @@ class MemoryRecorder:
         with self.lock:
             self.state = record.record_status(self.state, name, status)
 
+    def record_failure(self, name: str, reason: str) -> None:
+        with self.lock:
+            self.log.append(("taint", name))
+            self.state = record.record_failure(self.state, name, reason)
+
     def forget(self, name: str) -> None:
         with self.lock:
             self.log.append(("forget", name))

@@ -138,6 +138,9 @@ class JournalRecorder:
     def record_status(self, name: str, status: str) -> None:
         self._write(JournalRecord("status", name, status))
 
+    def record_failure(self, name: str, reason: str) -> None:
+        self._write(JournalRecord("taint", name, reason))
+
     def forget(self, name: str) -> None:
         self._write(JournalRecord("forget", name))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,12 +57,14 @@ class World:
         )
         assert not run.result.failed
 
-    def run_pass(self, *, detect_only: bool = False, prune: bool = False) -> PassReport:
+    def run_pass(
+        self, *, detect_only: bool = False, prune: bool = False, **more: Any
+    ) -> PassReport:
         return reconcile.run_pass(
             1,
             [str(self.manifests)],
             self.state_path,
-            options=reconcile.PassOptions(prune=prune, detect_only=detect_only),
+            options=reconcile.PassOptions(prune=prune, detect_only=detect_only, **more),
             connect=lambda: self.api,
             stop=self.stop,
             env=ENV,
@@ -129,11 +132,31 @@ def test_failed_model_is_replaced(world: World) -> None:
     assert world.recorded_id("llama") != old
 
 
-def test_changed_field_is_reported_and_replaced(world: World) -> None:
+def test_changed_field_is_reported_not_replaced_by_default(world: World) -> None:
+    """On-call scaled the model by hand: the default reports it with values, never redeploys."""
     old = world.recorded_id("llama")
     model = world.api.models[old]
     world.api.models[old] = replace(model, spec={**model.spec, "gpuCount": 4})
     report = world.run_pass()
+    (item,) = pass_to_json(report)["drift"]
+    assert item["kind"] == "changed" and not item["corrected"]
+    assert item["fields"] == [{"field": "gpuCount", "live": 4, "wanted": 1}]
+    assert "--heal-changed" in item["reason"]
+    assert world.api.delete_calls == [] and world.recorded_id("llama") == old
+    assert report.exit_code(detailed_exitcode=True) == 2
+    assert "gpuCount: 4 live, wanted 1" in render_pass(report)
+
+
+@pytest.mark.parametrize("how", ["flag", "manifest"])
+def test_changed_field_is_replaced_with_heal_changed_or_self_heal_true(
+    world: World, how: str
+) -> None:
+    old = world.recorded_id("llama")
+    model = world.api.models[old]
+    world.api.models[old] = replace(model, spec={**model.spec, "gpuCount": 4})
+    if how == "manifest":
+        world.write("llama", "reconcile:\n  selfHeal: true\n")
+    report = world.run_pass(heal_changed=how == "flag")
     assert [(i.drift.kind, i.drift.fields) for i in report.drift] == [
         (DriftKind.CHANGED, ("gpuCount",))
     ]
@@ -288,3 +311,69 @@ def test_metrics_counters_continue_across_runs(tmp_path: Path) -> None:
             metrics_path=path,
         )
     assert 'tensormesh_reconciler_passes_total{result="ok"} 2' in Path(path).read_text()
+
+
+# -- second week ------------------------------------------------------------------
+
+
+def test_max_destroy_refuses_a_pass_before_any_call(world: World) -> None:
+    old = world.recorded_id("llama")
+    world.api.models[old] = replace(world.api.models[old], status="MODEL_STATUS_FAILED")
+    before = world.state_bytes()
+    scope = pipeline.Scope(max_destroy=0)
+    report = world.run_pass(scope=scope)
+    assert report.error is not None and "--max-destroy 0" in report.error
+    assert report.exit_code(detailed_exitcode=False) == 1
+    assert world.api.delete_calls == [] and world.state_bytes() == before
+
+
+def test_ignored_unmanaged_models_are_neither_listed_nor_counted(world: World) -> None:
+    world.api.models["hand-1"] = replace(
+        world.api.models[world.recorded_id("llama")], model_id="hand-1", model_name="team-b-x"
+    )
+    policy = reconcile.UnmanagedPolicy(ignore=("team-b-*",))
+    report = world.run_pass(unmanaged=policy)
+    assert report.drift == () and report.exit_code(detailed_exitcode=True) == 0
+    report = world.run_pass(unmanaged=reconcile.UnmanagedPolicy(report=False))
+    assert report.drift == ()
+
+
+def test_a_pass_records_live_status_and_lifts_a_timed_out_deploy(world: World) -> None:
+    from reconciler.adapters import state_file
+    from reconciler.core import record as records
+
+    state = state_store.read_state(world.state_path)
+    stale = records.record_status(state, "llama", "MODEL_STATUS_INIT")
+    state_file.save_state(world.state_path, records.record_failure(stale, "llama", "not UP in 1s"))
+    report = world.run_pass()
+    assert report.drift == () and report.ok
+    entry = state_store.read_state(world.state_path).entries["llama"]
+    assert (entry.status, entry.failed) == ("MODEL_STATUS_UP", None)
+    assert world.api.delete_calls == []  # came up after all: no needless replace
+
+
+def test_excluded_entries_are_not_healed(world: World) -> None:
+    from reconciler.core.selection import Selection
+
+    world.api.delete_model(USER, world.recorded_id("llama"))
+    report = world.run_pass(scope=pipeline.Scope(selection=Selection(excludes=("llama",))))
+    assert report.drift == () and report.plan.excluded == 1
+    assert world.api.live_named("llama") is None
+
+
+def test_a_pass_that_only_refreshed_statuses_publishes_the_state(world: World) -> None:
+    """With --push, a status write-back is committed too: an uncommitted state file would
+    stop the next --pull."""
+    from reconciler.adapters import state_file
+    from reconciler.core import record as records
+    from reconciler.core.outcome import ApplyResult
+
+    state = state_store.read_state(world.state_path)
+    state_file.save_state(world.state_path, records.record_status(state, "llama", "X_INIT"))
+    published: list[ApplyResult] = []
+    report = world.run_pass(publish=published.append)
+    assert report.ok and report.drift == ()
+    assert published == [ApplyResult(())]
+    assert state_store.read_state(world.state_path).entries["llama"].status == "MODEL_STATUS_UP"
+    assert world.run_pass(publish=published.append).ok
+    assert len(published) == 1  # nothing changed the second time: nothing to publish

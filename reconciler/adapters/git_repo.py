@@ -36,6 +36,7 @@ class PushTarget:
 class PushOutcome:
     target: PushTarget
     attempts: int  # pushes tried; > 1 means a rejected push was rebased and retried
+    pushed: str = ""  # the commit pushed (after a rebase it is not the one first made)
 
 
 class GitRepo:
@@ -191,7 +192,7 @@ class GitRepo:
         for attempt in range(1, attempts + 1):
             result = self.run("push", "--porcelain", target.remote, refspec, check=False)
             if result.returncode == 0:
-                return PushOutcome(target, attempt)
+                return PushOutcome(target, attempt, self.run("rev-parse", "HEAD").stdout.strip())
             if not _is_rejection(result.stdout + result.stderr):
                 raise GitError(
                     f"git push to {target.remote} {target.branch} failed: "

@@ -465,7 +465,7 @@ def _transport_error(call: str, exc: httpx.HTTPError, hidden: Iterable[str]) -> 
         # An answer came, so for a deploy the outcome is unknown, as for any malformed one.
         return ApiMalformedError(call, detail=f"malformed response: {exc}")
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
-        return ApiUnreachableError(call, detail=f"no connection ({detail})")
+        return ApiUnreachableError(call, detail=f"no connection to {_url_tried(exc)} ({detail})")
     if isinstance(exc, httpx.PoolTimeout):
         return ApiUnreachableError(call, detail=f"not sent: no free connection ({detail})")
     if isinstance(exc, httpx.TimeoutException):
@@ -476,6 +476,17 @@ def _transport_error(call: str, exc: httpx.HTTPError, hidden: Iterable[str]) -> 
     if isinstance(exc, httpx.TransportError):
         return ApiUnreachableError(call, detail=detail)
     return ApiError(call, detail=detail)
+
+
+def _url_tried(exc: httpx.HTTPError) -> str:
+    """Scheme, host, port and path of the failed request: never its user info or query,
+    where a secret could be."""
+    try:
+        url = exc.request.url
+    except RuntimeError:  # an error raised without a request
+        return "the control plane"
+    port = f":{url.port}" if url.port is not None else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}"
 
 
 def _status_error(

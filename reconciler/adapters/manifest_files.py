@@ -116,3 +116,25 @@ def _read(file: str, root: str, resolver: confined_files.Resolver) -> yaml_loade
         issue = Issue(Location(file), f"cannot read file: {reason}", "$")
         return yaml_loader.LoadResult((), (issue,))
     return yaml_loader.load_file_bytes(data, file)
+
+
+def locate_field(model: DesiredModel, dotted: str) -> Location | None:
+    """Where `spec.<dotted>` of this entry is written (for an API 400 naming a field);
+    None when the file cannot be read again or the field is not written there."""
+    file = model.location.file
+    resolver = confined_files.Resolver()
+    root = confined_files.config_root(os.path.dirname(os.path.abspath(file)), resolver)
+    result = _read(file, root, resolver)
+    path = ("spec", *dotted.split("."))
+    for document in result.documents:
+        content = document.content
+        metadata = content.get("metadata") if isinstance(content, dict) else None
+        if not isinstance(metadata, dict) or metadata.get("name") != model.name:
+            continue
+        node: object = content
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return document.locator.locate(path, at_key=True)
+    return None

@@ -88,6 +88,25 @@ def fingerprint_available(
     return out
 
 
+def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str] | None = None) -> list[str]:
+    """`plan`'s preflight: one warning per reference that cannot be read here (a plan still
+    works without it, but cannot check rotation, and apply will fail)."""
+    env = os.environ if env is None else env
+    warnings = []
+    for model in models:
+        for ref in model.secrets:
+            value, reason = _read_or_reason(ref, env)
+            if value is None:
+                fix = (
+                    f"unless {ref.target} is set"
+                    if ref.source == "fromEnv"
+                    else f"unless {Path(ref.base_dir, ref.target)} can be read"
+                )
+                problem = _problem(model.name, ref, reason)
+                warnings.append(f"{problem}: rotation not checked; apply will fail {fix}")
+    return sorted(warnings)
+
+
 def check_secret_files(
     documents: Sequence[ManifestDocument], resolver: confined_files.Resolver | None = None
 ) -> list[Issue]:

@@ -95,14 +95,15 @@ def parse_state(data: bytes, *, source: str) -> State:
         raise StateError(
             f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"
         ) from exc
+    conflict = _conflict_marker_line(text)
+    if conflict is not None:
+        # No JSON document has a line starting with a marker: refuse before parsing.
+        raise StateError(_conflict_message(source, conflict))
     try:
         obj: Any = strict_json.loads(text)
     except strict_json.BadJson as exc:
         raise StateError(f"state file {source} holds {exc}; {hint}") from exc
     except json.JSONDecodeError as exc:
-        conflict = _conflict_marker_line(text)
-        if conflict is not None:
-            raise StateError(_conflict_message(source, conflict)) from exc
         # The file ends mid-document: at end of input, or inside a string never closed.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise StateError(
@@ -149,10 +150,14 @@ def _conflict_marker_line(text: str) -> int | None:
 
 def _conflict_message(source: str, line: int) -> str:
     return (
-        f"state file {source} holds a git merge conflict marker at line {line}: git merged "
-        "it as text. Take one side (`git checkout --ours FILE` or `--theirs FILE`), or "
-        "register the entry-by-entry merge of `state merge-driver` in .gitattributes and "
-        "merge again"
+        f"state file {source} is not valid JSON: git merged it as text and left git conflict "
+        f"markers (<<<<<<< ======= >>>>>>>), the first git merge conflict marker at line {line}. "
+        "Nothing was read or changed. Either merge again entry by entry with "
+        "`state merge-driver` (`git config merge.tensormesh-state.driver "
+        "'tensormesh-reconciler state merge-driver %O %A %B'` and a line "
+        f"`{Path(source).name} merge=tensormesh-state` in .gitattributes), or take one "
+        f"side (`git checkout --theirs -- {source}` or `--ours`) and run `plan` to see "
+        "what the other side's changes would do"
     )
 
 

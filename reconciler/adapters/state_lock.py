@@ -183,12 +183,32 @@ def describe_holder(holder: dict[str, Any]) -> str:
 def force_unlock(state_path: str | Path) -> str | None:
     """Break the lock whoever holds it; returns the old holder's description, if recorded."""
     holder = read_holder(state_path)
-    existed = lock_path(state_path).exists() or info_path(state_path).exists()
+    # The lock file stays after a clean release (flock locks the open file, not the path):
+    # its mere existence is no lock. Nobody holds it and no record says otherwise: unlocked.
+    existed = holder is not None or not _flock_is_free(lock_path(state_path))
     _unlink_quietly(info_path(state_path))
     _unlink_quietly(lock_path(state_path))
     if holder is not None:
         return describe_holder(holder)
     return "an unknown holder (no holder record)" if existed else None
+
+
+def _flock_is_free(path: Path) -> bool:
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False  # cannot tell: treat it as held, so `state unlock` still breaks it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return True
+    finally:
+        os.close(fd)
 
 
 def _holder_is_gone(holder: dict[str, Any]) -> bool:

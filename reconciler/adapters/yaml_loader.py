@@ -159,7 +159,7 @@ def load_text(text: str, file: str) -> LoadResult:
             issues.extend(_issues(file, builder.problems))
             index += 1
     except yaml.MarkedYAMLError as exc:
-        issues.append(_syntax_issue(exc, file))
+        issues.append(_syntax_issue(exc, file, text))
     except yaml.YAMLError as exc:
         issues.append(_reader_issue(exc, text, file))
     finally:
@@ -195,13 +195,24 @@ def _byte_location(data: bytes, offset: int, file: str) -> Location:
     return Location(file, data.count(b"\n", 0, offset) + 1, offset - line_start + 1)
 
 
-def _syntax_issue(exc: yaml.MarkedYAMLError, file: str) -> Issue:
+def _syntax_issue(exc: yaml.MarkedYAMLError, file: str, text: str = "") -> Issue:
     mark = exc.problem_mark or exc.context_mark
     location = Location(file, mark.line + 1, mark.column + 1) if mark else Location(file)
     problem = exc.problem or "invalid YAML"
     if exc.context:
         problem = f"{problem} ({exc.context})"
+    if mark is not None and (_is_tab(mark, text) or "tab" in problem):
+        # PyYAML says "found character that cannot start any token": name the tab.
+        problem = "a tab character here; YAML indents with spaces only, replace the tab with spaces"
     return Issue(location, f"invalid YAML: {problem}", "$")
+
+
+def _is_tab(mark: yaml.Mark, text: str) -> bool:
+    lines = text.splitlines()
+    if not 0 <= mark.line < len(lines):
+        return False
+    line = lines[mark.line]
+    return 0 <= mark.column < len(line) and line[mark.column] == "\t"
 
 
 def _reader_issue(exc: yaml.YAMLError, text: str, file: str) -> Issue:

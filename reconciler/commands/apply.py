@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.commands import costs, output, signals
-from reconciler.commands.options import plan_options, refresh_option
+from reconciler.commands.options import guard_options, plan_options, refresh_option
 from reconciler.commands.plan import run_plan
 from reconciler.core.errors import GitError
 from reconciler.core.exit_codes import EXIT_ERROR
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 @click.command("apply")
 @plan_options
 @refresh_option
+@guard_options
 @costs.cost_options
 @click.option("--dry-run", is_flag=True, help="Exactly `plan`: same output, same exit codes.")
 @click.option(
@@ -68,6 +69,8 @@ def command(**options: object) -> int:
         raise click.UsageError(
             "--refresh goes with --dry-run; to correct live drift, run `reconcile`"
         )
+    for name in ("unmanaged", "ignore_unmanaged"):
+        options.pop(name)  # plan --refresh only
     cost = costs.pop_cost_options(options)
     return run_apply(**options, plan_path=plan_path, writeback=writeback, cost=cost)  # type: ignore[arg-type]
 
@@ -86,6 +89,12 @@ def run_apply(
     api_url: str | None,
     plan_path: str | None = None,
     writeback: WritebackOptions | None = None,
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+    selectors: tuple[str, ...] = (),
+    force_replace: tuple[str, ...] = (),
+    auto_approve: bool = False,
+    max_destroy: int | None = None,
     cost: CostOptions | None = None,
 ) -> int:
     from reconciler import checkout as git_checkout
@@ -93,9 +102,23 @@ def run_apply(
     from reconciler import writeback as git_writeback
     from reconciler.adapters import http_api
     from reconciler.apply import ApplyOptions
+    from reconciler.commands.scope import make_scope
 
     writeback = writeback or git_writeback.WritebackOptions()
     _check_sources(paths, plan_path, prune=prune)
+    if plan_path and (targets or excludes or selectors or force_replace):
+        raise click.UsageError(
+            "--target/--exclude/--selector/--replace were decided when the plan was made; "
+            "give them to `plan`"
+        )
+    scope = make_scope(
+        targets=targets,
+        excludes=excludes,
+        selectors=selectors,
+        force_replace=force_replace,
+        max_destroy=max_destroy,
+        auto_approve=auto_approve,
+    )
     if output_format == "markdown":
         raise click.UsageError("--output markdown is for `plan`; use text or json with apply")
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
@@ -119,6 +142,9 @@ def run_apply(
     priced: list[PlanCost] = []
 
     def vet(plan: Plan) -> None:
+        # A token or URL that cannot work is this apply's one error, not first a pricing
+        # warning: connecting checks both and makes no call.
+        http_api.connect(api_url, concurrency=1).close()
         # Before any call that changes anything: one pricing call, feasibility, the budget,
         # and the balance warning before the first deploy.
         connect = lambda: clients.track(http_api.connect(api_url, concurrency=1))  # noqa: E731
@@ -145,6 +171,8 @@ def run_apply(
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                scope=scope,
+                heartbeat=output.heartbeat_printer(),
                 checkout=checkout,
                 publish=publish,
                 vet=vet,
@@ -161,6 +189,8 @@ def run_apply(
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                scope=scope,
+                heartbeat=output.heartbeat_printer(),
                 checkout=checkout,
                 publish=publish,
                 vet=vet,
@@ -186,7 +216,8 @@ def _report_writeback(done: WritebackResult) -> None:
     if done.push is not None:
         target = done.push.target
         retried = f" after {done.push.attempts - 1} rebase(s)" if done.push.attempts > 1 else ""
-        click.echo(f"pushed to {target.remote} {target.branch}{retried}", err=True)
+        pushed = (done.push.pushed or done.commit)[:12]
+        click.echo(f"pushed {pushed} to {target.remote} {target.branch}{retried}", err=True)
 
 
 def _check_sources(paths: tuple[str, ...], plan_path: str | None, *, prune: bool) -> None:

@@ -109,11 +109,82 @@ api_url_option = click.option(
 
 def refresh_option(func: F) -> F:
     """`plan --refresh`: also read the live models and fold drift into the plan (no writes)."""
+    func = unmanaged_options(func)
     return click.option(
         "--refresh",
         is_flag=True,
         help="Also compare with the live API: drifted entries show as replacements.",
     )(func)
+
+
+def unmanaged_options(func: F) -> F:
+    """`--unmanaged report|ignore` and `--ignore-unmanaged GLOB` (reconcile, plan --refresh)."""
+    func = click.option(
+        "--ignore-unmanaged",
+        multiple=True,
+        metavar="GLOB",
+        help="Never list or count live models of this name (repeatable; shell globs); "
+        "adds to the .tensormeshignore file of the manifests' folder.",
+    )(func)
+    return click.option(
+        "--unmanaged",
+        type=click.Choice(["report", "ignore"]),
+        default="report",
+        show_default=True,
+        help="Live models no manifest names: report them (they count as drift) or ignore them.",
+    )(func)
+
+
+def selection_options(func: F) -> F:
+    """`--target`, `--exclude`, `--selector`: which entries a run may touch (plan, apply,
+    reconcile); the others are neither created, replaced, deleted nor pruned."""
+    decorators = [
+        click.option(
+            "--target",
+            "targets",
+            multiple=True,
+            metavar="NAME",
+            help="Only this entry (repeatable; shell globs, e.g. 'llama-*').",
+        ),
+        click.option(
+            "--exclude",
+            "excludes",
+            multiple=True,
+            metavar="NAME",
+            help="Leave this entry out (repeatable; shell globs).",
+        ),
+        click.option(
+            "--selector",
+            "selectors",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Only entries whose metadata.labels match (repeatable; all must match).",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def guard_options(func: F) -> F:
+    """`--auto-approve` and `--max-destroy` (apply, reconcile)."""
+    decorators = [
+        click.option(
+            "--auto-approve",
+            is_flag=True,
+            help="Ask no question before deletes and replaces (off a terminal none is asked).",
+        ),
+        click.option(
+            "--max-destroy",
+            type=click.IntRange(min=0),
+            default=None,
+            metavar="N",
+            help="Refuse (exit 1, before any call) a run that deletes or replaces more than N.",
+        ),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
 
 
 def plan_options(func: F) -> F:
@@ -152,6 +223,14 @@ def plan_options(func: F) -> F:
             help="Seconds to wait for MODEL_STATUS_UP.",
         ),
         lock_timeout_option,
+        click.option(
+            "--replace",
+            "force_replace",
+            multiple=True,
+            metavar="NAME",
+            help="Replace this entry even if unchanged (repeatable).",
+        ),
+        selection_options,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

@@ -67,3 +67,19 @@ def progress_printer() -> Callable[[str, str], None]:
 
 def _silent(name: str, message: str) -> None:
     del name, message
+
+
+def heartbeat_printer() -> Callable[[str], None]:
+    """Off a terminal (CI), a line on stderr while apply waits for UP; on a terminal the
+    progress lines already show life."""
+    if use_color(sys.stderr):
+        return _quiet
+
+    def beat(message: str) -> None:
+        click.echo(message, err=True)
+
+    return beat
+
+
+def _quiet(message: str) -> None:
+    del message

@@ -42,6 +42,12 @@ def run_plan(
     out_path: str | None = None,
     refresh: bool = False,
     api_url: str | None = None,
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+    selectors: tuple[str, ...] = (),
+    force_replace: tuple[str, ...] = (),
+    unmanaged: str = "report",
+    ignore_unmanaged: tuple[str, ...] = (),
     pricing_file: str | None = None,
     allow_unpriced: bool = False,
     max_hourly_increase: str | None = None,
@@ -49,8 +55,11 @@ def run_plan(
     **_ignored: object,
 ) -> int:
     """Shared by `plan` and `apply --dry-run`: same output, same exit codes."""
+    import os
+
     from reconciler import pipeline
     from reconciler.commands import costs
+    from reconciler.commands.scope import make_scope
 
     cost_settings = costs.make_cost_options(
         pricing_file=pricing_file,
@@ -61,13 +70,33 @@ def run_plan(
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
-    run = pipeline.make_plan_run(list(paths), state_path, prune=prune)
+    scope = make_scope(
+        targets=targets, excludes=excludes, selectors=selectors, force_replace=force_replace
+    )
+    run = pipeline.make_plan_run(list(paths), state_path, prune=prune, scope=scope)
     if refresh:
-        run = _refreshed(run, prune=prune, api_url=api_url)
+        run = _refreshed(
+            run,
+            prune=prune,
+            api_url=api_url,
+            scope=scope,
+            unmanaged=unmanaged,
+            ignore_globs=ignore_unmanaged,
+            paths=paths,
+        )
+    for warning in pipeline.preflight(run, state_path, env=os.environ):
+        click.echo(f"warning: {warning}", err=True)
     cost = _priced(run, cost_settings, api_url=api_url)
     if out_path:
         pipeline.save_plan(run, out_path, prune=prune)
     output.emit_plan(run.plan, output_format, cost=cost)
+    if out_path:
+        # On stderr: with --output json, stdout stays one JSON document.
+        click.echo(
+            f"Saved the plan to {out_path}. To carry out exactly this plan, run:\n"
+            f"  tensormesh-reconciler apply --plan {out_path} --state {state_path}",
+            err=True,
+        )
     return output.plan_exit_code(run.plan, detailed_exitcode=detailed_exitcode)
 
 
@@ -90,15 +119,35 @@ def _priced(run: PlanRun, settings: CostOptions, *, api_url: str | None) -> Plan
     return cost
 
 
-def _refreshed(run: PlanRun, *, prune: bool, api_url: str | None) -> PlanRun:
+def _refreshed(
+    run: PlanRun,
+    *,
+    prune: bool,
+    api_url: str | None,
+    scope: object,
+    unmanaged: str,
+    ignore_globs: tuple[str, ...],
+    paths: tuple[str, ...],
+) -> PlanRun:
     """The run with live drift folded into its plan (one list call; nothing written)."""
     import os
     from dataclasses import replace
 
     from reconciler import reconcile
-    from reconciler.adapters import http_api
+    from reconciler.adapters import http_api, ignore_file
+    from reconciler.pipeline import Scope
 
+    assert isinstance(scope, Scope)
+    ignore = reconcile.UnmanagedPolicy(
+        report=unmanaged != "ignore",
+        ignore=(*ignore_file.read_ignore_globs(paths), *ignore_globs),
+    )
     plan = reconcile.refresh_plan(
-        run, prune=prune, connect=lambda: http_api.connect(api_url), env=os.environ
+        run,
+        prune=prune,
+        connect=lambda: http_api.connect(api_url),
+        env=os.environ,
+        scope=scope,
+        unmanaged=ignore,
     )
     return replace(run, plan=plan)

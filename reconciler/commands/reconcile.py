@@ -22,8 +22,11 @@ from reconciler.commands.options import (
     FiniteFloat,
     api_url_option,
     check_output_folder,
+    guard_options,
     lock_timeout_option,
+    selection_options,
     state_option,
+    unmanaged_options,
 )
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
@@ -148,6 +151,15 @@ if TYPE_CHECKING:
     "HOST defaults to 127.0.0.1, port 0 picks a free one.",
 )
 @lock_timeout_option
+@selection_options
+@guard_options
+@unmanaged_options
+@click.option(
+    "--heal-changed",
+    is_flag=True,
+    help="Also replace running models whose live fields changed out of band (default: "
+    "report them; missing and failed models are recreated either way).",
+)
 @pricing_options
 def command(**options: object) -> int:
     """Detect drift against the live API and correct it."""
@@ -176,6 +188,14 @@ def run_reconcile(
     wait: bool,
     wait_timeout: float,
     lock_timeout: float,
+    targets: tuple[str, ...] = (),
+    excludes: tuple[str, ...] = (),
+    selectors: tuple[str, ...] = (),
+    auto_approve: bool = False,
+    max_destroy: int | None = None,
+    unmanaged: str = "report",
+    ignore_unmanaged: tuple[str, ...] = (),
+    heal_changed: bool = False,
     cost: CostOptions | None = None,
     git_url: str | None = None,
     git_ref: str = "main",
@@ -185,8 +205,9 @@ def run_reconcile(
     serve: str | None = None,
 ) -> int:
     from reconciler import reconcile
-    from reconciler.adapters import http_api, logs, token_source
+    from reconciler.adapters import http_api, ignore_file, logs, token_source
     from reconciler.apply import ApplyOptions
+    from reconciler.commands.scope import make_scope
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
     from reconciler.costing import CostOptions
@@ -219,8 +240,20 @@ def run_reconcile(
     options = reconcile.PassOptions(
         prune=prune,
         detect_only=detect_only,
+        heal_changed=heal_changed,
         apply=ApplyOptions(concurrency=concurrency, wait=wait, wait_timeout=wait_timeout),
         lock_timeout=lock_timeout,
+        scope=make_scope(
+            targets=targets,
+            excludes=excludes,
+            selectors=selectors,
+            max_destroy=max_destroy,
+            auto_approve=auto_approve,
+        ),
+        unmanaged=reconcile.UnmanagedPolicy(
+            report=unmanaged != "ignore",
+            ignore=(*ignore_file.read_ignore_globs(paths), *ignore_unmanaged),
+        ),
         pull=pull,
         publish=publish,
         cost=cost or CostOptions(),

@@ -199,7 +199,7 @@ def fetch_entry(api: ModelsApi, name: str, model_id: str, *, user_id: str | None
 
 
 def list_row(entry: RecordedEntry) -> dict[str, Any]:
-    return {
+    row = {
         "name": entry.name,
         "modelId": entry.model_id,
         "deploymentId": entry.deployment_id,
@@ -207,6 +207,9 @@ def list_row(entry: RecordedEntry) -> dict[str, Any]:
         "userId": entry.user_id,
         "specDigest": entry.spec_digest,
     }
+    if entry.failed is not None:
+        row["lastDeployFailed"] = entry.failed  # the next plan replaces it
+    return row
 
 
 def render_table(rows: list[dict[str, Any]]) -> str:

@@ -13,6 +13,10 @@ from reconciler.core.outcome import ApplyResult, EntryOutcome
 
 REASON_UNMANAGED = "unmanaged models are reported, never deleted"
 REASON_SELF_HEAL_OFF = "selfHeal is off"
+REASON_CHANGED_REPORTED = (
+    "changed out of band: reported, not replaced (selfHeal: true on the entry or "
+    "--heal-changed replaces it)"
+)
 REASON_DETECT_ONLY = "--detect-only: nothing is changed"
 REASON_NOT_IN_MANIFESTS = "removed from the manifests: reconcile does not redeploy it"
 REASON_NOT_RUN = "the pass stopped before this entry was corrected"
@@ -27,12 +31,20 @@ class DriftOutcome:
     reason: str | None = None
 
 
-def correction_plan(plan: Plan, drift: Sequence[Drift], desired: Sequence[DesiredModel]) -> Plan:
+def correction_plan(
+    plan: Plan,
+    drift: Sequence[Drift],
+    desired: Sequence[DesiredModel],
+    *,
+    heal_changed: bool = False,
+) -> Plan:
     """The plan with drifted, otherwise unchanged entries turned into replacements.
 
     A replacement deletes the recorded model first (already gone is fine) and deploys
-    again, so missing, failed and changed entries all heal the same way. Git-side
-    changes stay as `plan` made them; unmanaged models never enter the plan.
+    again. Missing and failed entries heal unless `selfHeal: false`; a running model that
+    changed out of band is replaced only with `selfHeal: true` or `heal_changed` (a hand
+    fix by on-call must not trigger a redeploy by surprise). Git-side changes stay as
+    `plan` made them; unmanaged models never enter the plan.
     """
     policies = {model.name: model.policy for model in desired}
     by_name = {item.name: item for item in drift if item.kind is not DriftKind.UNMANAGED}
@@ -42,19 +54,43 @@ def correction_plan(plan: Plan, drift: Sequence[Drift], desired: Sequence[Desire
         if item is not None:
             change = replace(change, drift=item.kind.value)
             policy = policies.get(change.name)
-            if change.action is Action.NOOP and policy is not None and policy.self_heal:
-                change = replace(change, action=Action.REPLACE, fields=_drift_fields(item))
+            changed = item.kind is DriftKind.CHANGED
+            if change.action is Action.NOOP and policy is not None:
+                if policy.heals(changed=changed, heal_changed=heal_changed):
+                    change = replace(change, action=Action.REPLACE, fields=_drift_fields(item))
+                elif changed:
+                    # Reported only: still show what differs, live -> wanted.
+                    change = replace(change, fields=_drift_fields(item))
         changes.append(change)
-    return Plan(tuple(changes))
+    return Plan(tuple(changes), left_out=plan.left_out, unmanaged=plan.unmanaged)
 
 
 def _drift_fields(item: Drift) -> tuple[FieldChange, ...]:
+    if item.kind is DriftKind.CHANGED and item.values:
+        return tuple(
+            FieldChange(
+                value.field,
+                before=value.live,
+                after=value.wanted,
+                detail=(
+                    f"{value.field}: {_show(value.live)} live, changed out of band -> "
+                    f"{_show(value.wanted)}",
+                ),
+            )
+            for value in item.values
+        )
     if item.kind is DriftKind.CHANGED:
         return tuple(
             FieldChange(field, detail=(f"{field}: changed live (out of band)",))
             for field in item.fields
         )
     return tuple(FieldChange(field, detail=(f"{field}: {item.detail}",)) for field in item.fields)
+
+
+def _show(value: object) -> str:
+    import json
+
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True)
 
 
 def judge_corrections(
@@ -64,6 +100,7 @@ def judge_corrections(
     *,
     desired: Sequence[DesiredModel],
     detect_only: bool,
+    heal_changed: bool = False,
 ) -> tuple[DriftOutcome, ...]:
     """Pair each drift with its fate; `result` is None when nothing was carried out."""
     policies = {model.name: model.policy for model in desired}
@@ -78,8 +115,10 @@ def judge_corrections(
             judged.append(DriftOutcome(item, False, REASON_UNMANAGED))
         elif policy is None:
             judged.append(DriftOutcome(item, False, REASON_NOT_IN_MANIFESTS))
-        elif not policy.self_heal:
+        elif policy.self_heal is False:
             judged.append(DriftOutcome(item, False, REASON_SELF_HEAL_OFF))
+        elif not policy.heals(changed=item.kind is DriftKind.CHANGED, heal_changed=heal_changed):
+            judged.append(DriftOutcome(item, False, REASON_CHANGED_REPORTED))
         elif detect_only:
             judged.append(DriftOutcome(item, False, REASON_DETECT_ONLY))
         else:

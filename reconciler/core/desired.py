@@ -68,6 +68,7 @@ def manifests_digest(desired: Sequence[DesiredModel]) -> str:
                 ],
                 "labels": dict(model.labels),
                 "selfHeal": model.policy.self_heal,
+                "protect": model.policy.protect,
                 "replaceStrategy": model.policy.replace_strategy.value,
             }
             for model in desired

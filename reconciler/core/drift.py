@@ -9,9 +9,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
-from reconciler.core.spec import live_differences
+from reconciler.core.spec import live_differences, live_view
 
 
 class DriftKind(enum.Enum):
@@ -19,6 +20,16 @@ class DriftKind(enum.Enum):
     FAILED = "failed"  # live in a failed or unknown terminal state
     CHANGED = "changed"  # live fields differ from the recorded spec
     UNMANAGED = "unmanaged"  # live under a name nobody manages; never deleted
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDrift:
+    """One live field that differs: its live value and the recorded (wanted) one.
+    None means absent on that side. Never a secret: the API does not return them."""
+
+    field: str
+    live: Any = None
+    wanted: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,7 @@ class Drift:
     live_model_id: str | None = None
     status: str | None = None
     detail: str = ""
+    values: tuple[FieldDrift, ...] = ()  # for `changed`: each field's live and wanted value
     # The failed model's latest deployment log lines, oldest first (filled in after
     # detection by the caller that can call the API; empty when the API has none).
     logs: tuple[str, ...] = ()
@@ -79,6 +91,19 @@ def detect_drift(
     return tuple(sorted(found, key=_order))
 
 
+def live_statuses(state: State, live: Sequence[LiveModel]) -> dict[str, str]:
+    """Recorded entries whose live model reports another status than the recorded one
+    (a model recorded INIT that is UP by now): what a pass writes back to the state."""
+    by_id = {model.model_id: model for model in live if not model.is_deleted}
+    return {
+        name: model.status
+        for name, entry in sorted(state.entries.items())
+        if (model := by_id.get(entry.model_id)) is not None
+        and model.status
+        and model.status != entry.status
+    }
+
+
 def _entry_drift(entry: RecordedEntry, live: LiveModel | None) -> Drift | None:
     if live is None:
         return Drift(
@@ -102,6 +127,8 @@ def _entry_drift(entry: RecordedEntry, live: LiveModel | None) -> Drift | None:
     # same normalisation on both sides: no phantom diff from int64 strings or zero values.
     fields = live_differences(entry.spec, live.spec)
     if fields:
+        wanted, have = live_view(entry.spec), live_view(live.spec)
+        values = tuple(FieldDrift(f, have.get(f), wanted.get(f)) for f in fields)
         return Drift(
             entry.name,
             DriftKind.CHANGED,
@@ -109,9 +136,17 @@ def _entry_drift(entry: RecordedEntry, live: LiveModel | None) -> Drift | None:
             fields=fields,
             live_model_id=live.model_id,
             status=live.status,
-            detail=f"live {', '.join(fields)} differ from the recorded spec",
+            detail="live "
+            + "; ".join(f"{v.field} {_show(v.live)} (wanted {_show(v.wanted)})" for v in values),
+            values=values,
         )
     return None
+
+
+def _show(value: Any) -> str:
+    import json
+
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True)
 
 
 def _order(drift: Drift) -> tuple[str, str, str]:

@@ -41,6 +41,11 @@ class StateLockedError(StateError):
     """Another process holds the state lock."""
 
 
+class GuardError(ReconcilerError):
+    """A guard rail refused the plan (--max-destroy, protect, a declined confirmation)
+    before any API call."""
+
+
 class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the state it was made from."""
 

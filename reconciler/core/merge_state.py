@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
-from reconciler.core.model import STATUS_INIT, Intent, RecordedEntry, State
+from reconciler.core.model import STATUS_INIT, STATUS_UP, Intent, RecordedEntry, State
 
 _V = TypeVar("_V")
 
@@ -173,8 +173,16 @@ def _merge_same_model(
             f"model {ours.model_id} is recorded with a different status, deployment or user "
             "on each side; keep one side, then run reconcile --once"
         )
+    merged_status = status[0] or STATUS_INIT
+    # A failed deploy either side saw stays remembered (the next plan replaces it) unless
+    # the model is UP after all, as record_status lifts it.
+    failed = None if merged_status == STATUS_UP else ours.failed or theirs.failed
     return replace(
-        ours, status=status[0] or STATUS_INIT, deployment_id=deployment_id[0], user_id=user_id[0]
+        ours,
+        status=merged_status,
+        deployment_id=deployment_id[0],
+        user_id=user_id[0],
+        failed=failed,
     ), None
 
 

@@ -80,8 +80,19 @@ class ReplaceStrategy(enum.Enum):
 class ReconcilePolicy:
     """Per-entry policy from the manifest's optional `reconcile:` block."""
 
-    self_heal: bool = True
+    # None: the default (recreate missing and failed models, report changed ones);
+    # True: also replace a running model that changed out of band; False: report only.
+    self_heal: bool | None = None
     replace_strategy: ReplaceStrategy = ReplaceStrategy.DELETE_FIRST
+    protect: bool = False  # refuse any run that would delete or replace this entry
+
+    def heals(self, *, changed: bool, heal_changed: bool = False) -> bool:
+        """Whether reconcile replaces a drifted entry under this policy."""
+        if self.self_heal is False:
+            return False
+        if changed:
+            return self.self_heal is True or heal_changed
+        return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +141,10 @@ class RecordedEntry:
     status: str = STATUS_INIT
     user_id: str | None = None
     secrets: Mapping[str, RecordedSecret] = field(default_factory=dict)
+    # Why the last deploy of this model failed (became FAILED, or not UP in time); None when
+    # it did not. Such an entry plans as a replace (Terraform's taint) until a deploy or a
+    # reconcile pass that sees the model UP clears it.
+    failed: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +229,13 @@ class Change:
         return self.action is not Action.NOOP and not self.skipped
 
     @property
+    def destroys(self) -> bool:
+        """The change deletes a model that may be running: what guard rails count."""
+        if not self.makes_api_call or self.action not in (Action.DELETE, Action.REPLACE):
+            return False
+        return self.drift != "missing"
+
+    @property
     def assumed_secrets(self) -> tuple[str, ...]:
         """Secret fields recorded on adoption: their values were assumed, never verified."""
         if self.recorded is None or self.action is Action.DELETE:
@@ -228,9 +250,15 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Every entry's change, sorted by name."""
+    """Every entry's change, sorted by name.
+
+    `left_out`: the entries --target/--exclude/--selector left out (never touched).
+    `unmanaged`: live models no manifest or entry names (plan --refresh), as (name, model ID).
+    """
 
     changes: tuple[Change, ...]
+    left_out: tuple[str, ...] = ()
+    unmanaged: tuple[tuple[str, str], ...] = ()
 
     def summary(self) -> dict[str, int]:
         counts = {action.value: 0 for action in Action}
@@ -238,6 +266,10 @@ class Plan:
             if not change.skipped:
                 counts[change.action.value] += 1
         return counts
+
+    @property
+    def excluded(self) -> int:
+        return len(self.left_out)
 
     @property
     def has_api_calls(self) -> bool:
@@ -248,6 +280,11 @@ class Plan:
         """Apply must run: a call to make, or an open intent to look up (which alone is no
         change: it counts neither for --detailed-exitcode nor as destructive)."""
         return any(change.runs_in_apply for change in self.changes)
+
+    @property
+    def destructive(self) -> tuple[Change, ...]:
+        """Deletes and replaces that delete a running model (a missing one's recreate does not)."""
+        return tuple(change for change in self.changes if change.destroys)
 
     @property
     def lookups(self) -> tuple[Change, ...]:

@@ -6,7 +6,7 @@ changed. Knows nothing of files, HTTP or secret values (only fingerprints).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from reconciler.core.diff import diff_specs
 from reconciler.core.model import (
@@ -18,12 +18,15 @@ from reconciler.core.model import (
     RecordedEntry,
     State,
 )
+from reconciler.core.selection import Selection
 
 # name -> secret field -> keyed fingerprint of the value, or None when the value
 # is not available here (for example a pull-request job without the secrets).
 Fingerprints = Mapping[str, Mapping[str, str | None]]
 
 PRUNE_REASON = "removed from the manifests; kept because --prune was not given"
+FAILED_REASON = "last deploy failed"
+FORCED_REASON = "forced by --replace"
 
 
 def make_plan(
@@ -32,13 +35,24 @@ def make_plan(
     *,
     prune: bool,
     fingerprints: Fingerprints | None = None,
+    force_replace: Collection[str] = (),
+    selection: Selection | None = None,
 ) -> Plan:
-    """Compare what the manifests want with what the state recorded."""
+    """Compare what the manifests want with what the state recorded.
+
+    `force_replace`: names to replace although unchanged (`--replace`). `selection`: the
+    entries this run may touch; the others are left out of the plan and only counted.
+    """
     by_name = {model.name: model for model in desired}
     fingerprints = fingerprints or {}
+    selection = selection or Selection()
     changes = []
+    left_out = []
     for name in sorted(by_name.keys() | state.entries.keys()):
         model, entry = by_name.get(name), state.entries.get(name)
+        if not selection.selects(name, None if model is None else model.labels):
+            left_out.append(name)
+            continue
         resume = name in state.intents
         if entry is None:
             assert model is not None
@@ -58,7 +72,8 @@ def make_plan(
             fields = _changed_fields(model, entry, fingerprints.get(name, {}))
             # An open intent alone is no replace: apply looks the name up first and keeps
             # the recorded model when it is still live (shown as "will be looked up").
-            action = Action.REPLACE if fields else Action.NOOP
+            reason = _replace_reason(entry, forced=name in force_replace)
+            action = Action.REPLACE if fields or reason else Action.NOOP
             changes.append(
                 Change(
                     name,
@@ -68,9 +83,25 @@ def make_plan(
                     desired=model,
                     recorded=entry,
                     resume=resume,
+                    reason=reason,
                 )
             )
-    return Plan(tuple(changes))
+    return Plan(tuple(changes), left_out=tuple(left_out))
+
+
+def unknown_names(
+    desired: Sequence[DesiredModel], state: State, names: Collection[str]
+) -> list[str]:
+    """`--replace` names that are neither a manifest nor a recorded entry (a typo)."""
+    known = {model.name for model in desired} | state.entries.keys()
+    return sorted(name for name in names if name not in known)
+
+
+def _replace_reason(entry: RecordedEntry, *, forced: bool) -> str | None:
+    """Why an unchanged entry is replaced anyway: its last deploy failed, or --replace."""
+    if entry.failed is not None:
+        return f"{FAILED_REASON}: {entry.failed}"
+    return FORCED_REASON if forced else None
 
 
 def _changed_fields(

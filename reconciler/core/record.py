@@ -12,19 +12,19 @@ from typing import Any, Literal
 
 from reconciler import __version__
 from reconciler.core.errors import StateError
-from reconciler.core.model import Intent, RecordedEntry, RecordedSecret, State
+from reconciler.core.model import STATUS_UP, Intent, RecordedEntry, RecordedSecret, State
 
 FORMAT_VERSION = 1
 GENERATOR = f"tensormesh-reconciler {__version__}"
 
-Op = Literal["intent", "entry", "status", "forget", "close"]
-OPS: tuple[Op, ...] = ("intent", "entry", "status", "forget", "close")
+Op = Literal["intent", "entry", "status", "forget", "close", "taint"]
+OPS: tuple[Op, ...] = ("intent", "entry", "status", "forget", "close", "taint")
 
 
 @dataclass(frozen=True, slots=True)
 class JournalRecord:
     """One state transition: `payload` is an Intent (intent), a RecordedEntry (entry),
-    a status string (status) or None (forget, close)."""
+    a status string (status), the failure's reason (taint) or None (forget, close)."""
 
     op: Op
     name: str
@@ -52,7 +52,7 @@ class JournalRecord:
                 payload = intent_from_json(raw)
             elif op == "entry":
                 payload = entry_from_json(raw)
-            elif op == "status":
+            elif op in ("status", "taint"):
                 payload = str(raw)
             elif op in ("forget", "close"):
                 payload = None
@@ -81,11 +81,24 @@ def record_entry(state: State, entry: RecordedEntry) -> State:
 
 def record_status(state: State, name: str, status: str) -> State:
     """Update a recorded entry's status; a name that is not recorded is left alone so that
-    replaying a journal never fails on a status that raced a forget."""
+    replaying a journal never fails on a status that raced a forget. A model seen UP is no
+    longer a failed deploy (it came up after the wait gave up)."""
     entry = state.entries.get(name)
-    if entry is None or entry.status == status:
+    if entry is None:
         return state
-    return replace(state, entries={**state.entries, name: replace(entry, status=status)})
+    failed = None if status == STATUS_UP else entry.failed
+    if entry.status == status and entry.failed == failed:
+        return state
+    changed = replace(entry, status=status, failed=failed)
+    return replace(state, entries={**state.entries, name: changed})
+
+
+def record_failure(state: State, name: str, reason: str) -> State:
+    """Remember that the entry's last deploy failed: the next plan replaces it."""
+    entry = state.entries.get(name)
+    if entry is None or entry.failed == reason:
+        return state
+    return replace(state, entries={**state.entries, name: replace(entry, failed=reason)})
 
 
 def forget_entry(state: State, name: str) -> State:
@@ -109,6 +122,8 @@ def apply_record(state: State, record: JournalRecord) -> State:
         return record_entry(state, payload)
     if record.op == "status" and isinstance(payload, str):
         return record_status(state, record.name, payload)
+    if record.op == "taint" and isinstance(payload, str):
+        return record_failure(state, record.name, payload)
     if record.op == "forget":
         return forget_entry(state, record.name)
     if record.op == "close":
@@ -167,6 +182,8 @@ def entry_to_json(entry: RecordedEntry) -> dict[str, Any]:
         out["deploymentId"] = entry.deployment_id
     if entry.user_id is not None:
         out["userId"] = entry.user_id
+    if entry.failed is not None:
+        out["lastDeployFailed"] = entry.failed
     return out
 
 
@@ -195,6 +212,7 @@ def entry_from_json(obj: Any) -> RecordedEntry:
         status=str(obj["status"]),
         user_id=obj.get("userId"),
         secrets=secrets,
+        failed=obj.get("lastDeployFailed"),  # absent in files written before it existed
     )
 
 

@@ -40,6 +40,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         "error": report.error,
         "drift": [_drift_to_json(item) for item in report.drift],
         "changes": plan_json["changes"],
+        "excluded": plan_json["excluded"],  # entries --target/--exclude/--selector left out
         "corrections": corrections,
         "summary": {
             "drift": drift_counts,
@@ -88,7 +89,12 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
         "name": drift.name,
         "kind": drift.kind.value,
         "modelId": drift.model_id,
-        "fields": list(drift.fields),
+        # `changed`: each field with its live and wanted value; other kinds have none.
+        "fields": [
+            {"field": value.field, "live": value.live, "wanted": value.wanted}
+            for value in drift.values
+        ],
+        "fieldNames": [f for f in drift.fields if not f.startswith("(")],
         "corrected": item.corrected,
         "detail": drift.detail,
     }
@@ -154,6 +160,8 @@ def _headline(report: PassReport) -> str:
     git = sum(1 for c in report.plan.changes if c.makes_api_call and c.drift is None)
     if git:
         text += f"; {git} change(s) from the manifests"
+    if report.plan.excluded:
+        text += f"; {report.plan.excluded} entries left out (--target/--exclude/--selector)"
     if report.interrupted:
         text += "; interrupted"
     return text + "."
@@ -161,7 +169,12 @@ def _headline(report: PassReport) -> str:
 
 def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, str, str, str]:
     drift = item.drift
-    fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
+    if drift.values:
+        fields = ", ".join(
+            f"{v.field}: {_show(v.live)} live, wanted {_show(v.wanted)}" for v in drift.values
+        )
+    else:
+        fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
     if item.corrected:
         correction = "corrected" + (f": {outcome.result}" if outcome else "")
         if outcome is not None and outcome.model_id:
@@ -169,6 +182,10 @@ def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, s
     else:
         correction = f"not corrected: {item.reason}" if item.reason else "not corrected"
     return (drift.name, drift.kind.value, fields, correction)
+
+
+def _show(value: object) -> str:
+    return "(absent)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
 def _result_text(result: str, model_id: str | None, reason: str | None) -> str:

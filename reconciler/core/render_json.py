@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler.core import diff
 from reconciler.core.cost import PlanCost
-from reconciler.core.model import Change, FieldChange, Plan
+from reconciler.core.model import Action, Change, DesiredModel, FieldChange, Plan
 from reconciler.core.render_cost import change_cost_to_json, plan_cost_to_json
 
 PLAN_FORMAT_VERSION = 1
@@ -19,6 +19,10 @@ def plan_to_json(plan: Plan, cost: PlanCost | None = None) -> dict[str, Any]:
         "formatVersion": PLAN_FORMAT_VERSION,
         "hasChanges": plan.has_api_calls,
         "summary": plan.summary(),
+        # Entries --target/--exclude/--selector left out: neither changed nor counted above.
+        "excluded": plan.excluded,
+        # plan --refresh: live models no manifest or entry names (never deleted).
+        "unmanaged": [{"name": name, "modelId": model_id} for name, model_id in plan.unmanaged],
     }
     if cost is not None:
         _add_cost(document, cost)
@@ -43,6 +47,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
         out["fieldChanges"] = [field_to_json(field) for field in change.fields]
     if change.skipped:
         out["skipped"] = True
+    if change.reason is not None:
         out["reason"] = change.reason
     if change.resume:
         out["resume"] = True
@@ -53,6 +58,17 @@ def change_to_json(change: Change) -> dict[str, Any]:
         out["secretsAssumed"] = list(assumed)
     if change.drift:
         out["drift"] = change.drift
+    if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
+        out["desired"] = desired_to_json(change.desired)
+    return out
+
+
+def desired_to_json(model: DesiredModel) -> dict[str, Any]:
+    """The Deploy Model request to be sent, for policy checks (OPA, conftest): secrets as
+    their references (`{"fromEnv": NAME}`), never their values; without this state's mark."""
+    out: dict[str, Any] = {**model.spec, "modelName": model.name}
+    for ref in model.secrets:
+        out[ref.field] = ref.as_manifest()
     return out
 
 

@@ -31,8 +31,16 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, cost: PlanCost | 
     if cost is not None:
         head.extend(render_cost_markdown(cost))
     head.extend(_warnings(plan))
+    if plan.excluded:
+        head += [f"> {plan.excluded} entries left out by --target/--exclude/--selector.", ""]
     if not plan.has_api_calls:
-        head.append("No changes: the recorded state matches the manifests.")
+        # Never "the state matches" right after entries kept without --prune or lookups.
+        quiet = not any(c.skipped for c in plan.changes) and not plan.lookups
+        head.append(
+            "No changes: the recorded state matches the manifests."
+            if quiet
+            else "No API calls to make."
+        )
     budget = max_chars - _RESERVE - sum(len(line) + 1 for line in head)
     sections = [_section(change, change_difference(cost, change.name)) for change in changes]
     if sum(len(section) + 1 for section in sections) <= budget:
@@ -87,6 +95,8 @@ def _section(change: Change, cost_note: str = "") -> str:
     summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
     if change.fields:
         summary += " (" + ", ".join(change.field_names) + ")"
+    if change.action is Action.REPLACE and change.reason:
+        summary += f": {change.reason}"
     summary += cost_note
     lines = [f"<details><summary>{summary}</summary>", ""]
     if change.action is Action.CREATE and change.desired is not None:

@@ -18,29 +18,75 @@ from reconciler.core.render_cost import render_cost_text
 _COLOURS = {Action.CREATE: "32", Action.REPLACE: "33", Action.DELETE: "31", Action.NOOP: "0"}
 
 
+LEGEND = (
+    "Symbols: + create a new model; -/+ replace: delete the running model, then deploy a new "
+    "one; - delete; ~ drift reported, not corrected."
+)
+REPLACE_COST = (
+    "the running model is deleted first (downtime until the new one is UP); the new model "
+    "gets a new model ID, endpoint and apiKey"
+)
+
+
 def render_plan(plan: Plan, *, color: bool = False, cost: PlanCost | None = None) -> str:
     paint = _painter(color)
     lines = [summary_line(plan), ""]
+    shown = False
     for change in plan.changes:
-        if change.action is Action.NOOP and not change.resume:
+        if change.action is Action.NOOP and not change.resume and not change.drift:
             continue
         lines.extend(_render_change(change, paint))
         lines.append("")
+        shown = True
+    for name, model_id in plan.unmanaged:
+        lines.append(f"~ {name} (model {model_id}): unmanaged, live but in no manifest; left alone")
+        shown = True
+    if plan.unmanaged:
+        lines.append("")
     if not plan.has_api_calls:
-        lookups = len(plan.lookups)
-        if lookups:
-            lines.append(
-                f"No changes. {lookups} interrupted {'entry' if lookups == 1 else 'entries'} "
-                "will be looked up by name."
-            )
-        else:
-            lines.append("No changes. The recorded state matches the manifests.")
+        lines.append(_nothing_to_do(plan))
+    if shown:
+        if lines[-1]:
+            lines.append("")
+        lines.append(LEGEND)
     lines.extend(_assumed_note(plan))
     if cost is not None:
         if lines[-1]:
             lines.append("")
         lines.extend(render_cost_text(plan, cost))
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _nothing_to_do(plan: Plan) -> str:
+    """The closing line of a plan that makes no API call: never a bare "No changes" when
+    something was found (entries kept without --prune, lookups, drift left alone)."""
+    lookups = len(plan.lookups)
+    kept = sum(1 for change in plan.changes if change.skipped)
+    notes = []
+    if kept:
+        notes.append(
+            f"{kept} removed {'entry is' if kept == 1 else 'entries are'} kept (give --prune "
+            "to delete)"
+        )
+    if lookups:
+        notes.append(
+            f"{lookups} interrupted {'entry' if lookups == 1 else 'entries'} will be looked up "
+            "by name"
+        )
+    if any(change.drift for change in plan.changes) or plan.unmanaged:
+        notes.append("live drift is reported above")
+    if notes:
+        return "No API calls to make: " + "; ".join(notes) + "."
+    return "No changes. The recorded state matches the manifests."
+
+
+def render_destructive(plan: Plan) -> str:
+    """The part of a plan that deletes or replaces running models: what a confirmation shows."""
+    lines = [f"This run deletes or replaces {len(plan.destructive)} running model(s):", ""]
+    for change in plan.destructive:
+        lines.extend(_render_change(change, _painter(False)))
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _assumed_note(plan: Plan) -> list[str]:
@@ -65,6 +111,8 @@ def summary_line(plan: Plan) -> str:
     )
     if skipped:
         text += f", {skipped} removed but kept (no --prune)"
+    if plan.excluded:
+        text += f", {plan.excluded} left out (--target/--exclude/--selector)"
     return text + "."
 
 
@@ -76,6 +124,11 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         head += " will be replaced"
         if change.drift:
             head += f" (drift: {change.drift})"
+        if change.reason:
+            head += f": {change.reason}"
+    elif change.action is Action.NOOP and change.drift and not change.resume:
+        head = f"~ {change.name}" + (f" (model {change.model_id})" if change.model_id else "")
+        head += f": drift {change.drift}, reported only"
     elif change.action is Action.NOOP:
         head += " will be looked up"
     elif change.action is Action.CREATE:
@@ -85,7 +138,9 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
     else:
         head += " will be deleted"
     lines = [paint(change.action, head)]
-    if change.action is Action.NOOP:
+    if change.action is Action.NOOP and change.drift and not change.resume:
+        pass
+    elif change.action is Action.NOOP:
         lines.append(
             "    (an earlier apply was interrupted here: nothing is deployed while the recorded "
             "model is live)"
@@ -99,6 +154,17 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
             lines.append(f"    {ref.field}: (secret from {ref.describe()})")
     for field in change.fields:
         lines.extend(_render_field(field))
+    if change.action is Action.REPLACE:
+        forcing = [name for name in change.field_names if not name.startswith("(")]
+        if forcing:
+            lines.append(f"    forces replacement: {', '.join(forcing)}")
+        if change.drift == "missing":
+            lines.append(
+                "    cost: the recorded model is gone; the new one gets a new model ID, "
+                "endpoint and apiKey"
+            )
+        else:
+            lines.append(f"    cost: {REPLACE_COST}")
     return lines
 
 

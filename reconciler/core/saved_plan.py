@@ -68,6 +68,9 @@ def saved_plan_to_json(saved: SavedPlan) -> dict[str, Any]:
         "prune": saved.prune,
         "summary": saved.plan.summary(),
         "changes": [_change_to_json(change) for change in saved.plan.changes],
+        # Entries --target/--exclude/--selector left out: not part of the plan, so their
+        # recorded state does not make it stale.
+        "leftOut": list(saved.plan.left_out),
     }
 
 
@@ -99,7 +102,10 @@ def saved_plan_from_json(obj: Mapping[str, Any], *, source: str) -> SavedPlan:
         changes = tuple(_change_from_json(raw) for raw in obj["changes"])
         state = obj["state"]
         saved = SavedPlan(
-            plan=Plan(tuple(sorted(changes, key=lambda change: change.name))),
+            plan=Plan(
+                tuple(sorted(changes, key=lambda change: change.name)),
+                left_out=tuple(str(name) for name in obj.get("leftOut", ())),
+            ),
             lineage=state["lineage"],
             serial=int(state["serial"]),
             manifests_digest=str(obj["manifestsDigest"]),
@@ -130,7 +136,8 @@ def stale_entries(saved: SavedPlan, state: State) -> tuple[str, ...]:
     """
     planned = {change.name: change for change in saved.plan.changes}
     differing = []
-    for name in sorted(planned.keys() | state.entries.keys() | state.intents.keys()):
+    names = planned.keys() | state.entries.keys() | state.intents.keys()
+    for name in sorted(names - set(saved.plan.left_out)):
         change = planned.get(name)
         recorded_then = change.recorded if change is not None else None
         resumed_then = change is not None and change.resume
@@ -210,6 +217,7 @@ def _desired_to_json(model: DesiredModel) -> dict[str, Any]:
         "labels": dict(sorted(model.labels.items())),
         "policy": {
             "selfHeal": model.policy.self_heal,
+            "protect": model.policy.protect,
             "replaceStrategy": model.policy.replace_strategy.value,
         },
         "location": {
@@ -232,7 +240,9 @@ def _desired_from_json(raw: Mapping[str, Any]) -> DesiredModel:
         ),
         labels={str(k): str(v) for k, v in raw["labels"].items()},
         policy=ReconcilePolicy(
-            self_heal=bool(policy["selfHeal"]),
+            # None (the default policy) since the second week; older files hold a bool.
+            self_heal=None if policy["selfHeal"] is None else bool(policy["selfHeal"]),
+            protect=bool(policy.get("protect", False)),
             replace_strategy=ReplaceStrategy(policy["replaceStrategy"]),
         ),
         location=Location(str(location["file"]), int(location["line"]), int(location["column"])),

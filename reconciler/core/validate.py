@@ -275,7 +275,12 @@ def _explain(path: JsonPath, error: Any) -> list[Problem]:
         return [Problem(path, f"expected {names}, got {_type_name(instance)}")]
     if keyword == "enum":
         choices = ", ".join(str(choice) for choice in expected)
-        return [Problem(path, f"{instance!r} is not one of {choices}")]
+        return [
+            Problem(
+                path,
+                f"{instance!r} is not one of {choices}{_did_you_mean_choice(instance, expected)}",
+            )
+        ]
     if keyword == "const":
         return [Problem(path, f"expected {expected!r}, got {instance!r}")]
     if keyword == "minimum":
@@ -284,10 +289,37 @@ def _explain(path: JsonPath, error: Any) -> list[Problem]:
         return [Problem(path, f"must be at most {expected}, got {instance}")]
     if keyword == "pattern":
         hint = error.schema.get("errorMessage") or f"does not match {expected}"
-        return [Problem(path, f"{instance!r} {hint}")]
+        return [Problem(path, f"{instance!r} {hint}{_did_you_mean_prefixed(instance, expected)}")]
     if keyword == "minLength":
         return [Problem(path, "must not be empty")]
     return [Problem(path, str(error.message))]
+
+
+def _did_you_mean_choice(value: Any, choices: Sequence[Any]) -> str:
+    """`H100` -> GPU_TYPE_H100: the enum's prefix left out, or a near miss."""
+    if not isinstance(value, str) or not value:
+        return ""
+    wanted = _enum_form(value)
+    exact = [c for c in choices if isinstance(c, str) and (c == wanted or c.endswith("_" + wanted))]
+    close = exact or difflib.get_close_matches(
+        wanted, [c for c in choices if isinstance(c, str)], n=1, cutoff=0.6
+    )
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _did_you_mean_prefixed(value: Any, pattern: Any) -> str:
+    """`lambda` -> CLOUD_PROVIDER_LAMBDA: for patterns `^PREFIX_[A-Z0-9_]+$`."""
+    match = re.match(r"\^([A-Z]+(?:_[A-Z]+)*_)\[A-Z0-9_\]\+\$$", str(pattern))
+    if match is None or not isinstance(value, str) or not value:
+        return ""
+    prefix, wanted = match.group(1), _enum_form(value)
+    if not wanted.startswith(prefix):
+        wanted = prefix + wanted
+    return f"; did you mean {wanted}?" if re.fullmatch(r"[A-Z0-9_]+", wanted) else ""
+
+
+def _enum_form(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", value.strip()).strip("_").upper()
 
 
 def _unknown_field(key: str, known: Sequence[str]) -> str:

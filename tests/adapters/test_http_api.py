@@ -607,4 +607,5 @@ def test_a_closed_port_is_unreachable() -> None:
     text = str(caught.value)
     assert text.startswith("GET /auth/profile (who am I) failed: no connection")
     assert "TENSORMESH_CONTROL_PLANE_BASE_URL" in text
+    assert "no connection to http://127.0.0.1:1/auth/profile" in text  # the URL tried
     assert_no_secret(text)

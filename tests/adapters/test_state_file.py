@@ -357,3 +357,26 @@ def test_journal_record_violating_the_schema_raises(tmp_path: Path) -> None:
     )
     with pytest.raises(StateError, match=r"line 1 is corrupt: \$\.payload"):
         state_file.load_state(path)
+
+
+# -- second week: failed deploys, conflict markers --------------------------------------
+
+
+def test_a_failed_deploy_round_trips_through_the_file_and_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    failed = record.record_failure(sample_state(), "qwen-32b", "model became MODEL_STATUS_FAILED")
+    state_file.save_state(path, failed)
+    assert state_file.read_state_file(path) == failed  # the schema accepts the new field
+    line = json.dumps(record.JournalRecord("taint", "qwen-32b", "boom").to_json())
+    journal.journal_path(path).write_text(line + "\n")
+    assert state_file.load_state(path).entries["qwen-32b"].failed == "boom"
+
+
+def test_git_conflict_markers_are_recognised_with_the_way_out(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    state_file.save_state(path, sample_state())
+    text = path.read_text()
+    path.write_text(f"<<<<<<< HEAD\n{text}=======\n{text}>>>>>>> other-branch\n")
+    with pytest.raises(StateError, match="git conflict markers") as info:
+        state_file.read_state_file(path)
+    assert "state merge-driver" in str(info.value) and "--theirs" in str(info.value)

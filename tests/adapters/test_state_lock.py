@@ -82,7 +82,8 @@ def test_force_unlock_breaks_a_live_lock(tmp_path: Path, holder: subprocess.Pope
     assert not (tmp_path / "s.json.lock.info").exists()
     with StateLock(tmp_path / "s.json", command="apply", timeout=0.5):
         pass
-    assert state_lock.force_unlock(tmp_path / "s.json") is not None  # the .lock file stays
+    # Released: the .lock file stays, but nobody holds it: unlocked, and said so.
+    assert state_lock.force_unlock(tmp_path / "s.json") is None
     assert state_lock.force_unlock(tmp_path / "s.json") is None
 
 

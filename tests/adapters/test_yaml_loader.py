@@ -143,6 +143,9 @@ def test_nested_values_and_aliases_are_plain_python() -> None:
         ("a: *nowhere\n", "m.yaml:1:4", "invalid YAML: found undefined alias"),
         ("a: \x07\n", "m.yaml:1:4", "invalid YAML: control characters are not allowed"),
         ("a: &x [1, *x]\n", "m.yaml:1:8", "nested deeper than 100 levels"),
+        # A tab is named as a tab, wherever PyYAML trips on it.
+        ("metadata:\n\tname: a\n", "m.yaml:2:1", "a tab character here"),
+        ("a:\n  b: 1\n\tc: 2\n", "m.yaml:3:1", "replace the tab with spaces"),
     ],
 )
 def test_refusals_point_at_the_offending_place(text: str, where: str, fragment: str) -> None:

@@ -173,13 +173,59 @@ def _plan(*models: DesiredModel, entries: tuple[Any, ...] = (ENTRY,), prune: boo
 def test_correction_plan_replaces_drifted_noops(
     kind: DriftKind, fields: tuple[str, ...], expected_fields: tuple[str, ...]
 ) -> None:
-    plan = correction_plan(_plan(LLAMA), [_drift("llama", kind, *fields)], [LLAMA])
+    plan = correction_plan(
+        _plan(LLAMA), [_drift("llama", kind, *fields)], [LLAMA], heal_changed=True
+    )
     (change,) = plan.changes
     assert change.action is Action.REPLACE
     assert change.field_names == expected_fields
     assert change.drift == kind.value
     assert change.recorded == ENTRY  # REPLACE deletes the recorded model first
     assert change.model_id == "m-1"
+
+
+@pytest.mark.parametrize(
+    ("self_heal", "heal_changed", "kind", "expected"),
+    [
+        # The default since the second week: recreate what is gone or failed ...
+        (None, False, DriftKind.MISSING, Action.REPLACE),
+        (None, False, DriftKind.FAILED, Action.REPLACE),
+        # ... but a running model changed by hand (on-call scaled it) is only reported.
+        (None, False, DriftKind.CHANGED, Action.NOOP),
+        (None, True, DriftKind.CHANGED, Action.REPLACE),
+        (True, False, DriftKind.CHANGED, Action.REPLACE),
+        (False, True, DriftKind.CHANGED, Action.NOOP),
+        (False, False, DriftKind.MISSING, Action.NOOP),
+        (False, False, DriftKind.FAILED, Action.NOOP),
+    ],
+)
+def test_self_heal_policy_decides_what_reconcile_replaces(
+    self_heal: bool | None, heal_changed: bool, kind: DriftKind, expected: Action
+) -> None:
+    model = replace(LLAMA, policy=ReconcilePolicy(self_heal=self_heal))
+    drift = [_drift("llama", kind, "gpuCount")]
+    plan = correction_plan(_plan(model), drift, [model], heal_changed=heal_changed)
+    (change,) = plan.changes
+    assert (change.action, change.drift) == (expected, kind.value)
+    judged = judge_corrections(
+        drift, plan, None, desired=[model], detect_only=False, heal_changed=heal_changed
+    )
+    if expected is Action.NOOP:
+        assert judged[0].reason is not None and not judged[0].corrected
+
+
+def test_changed_drift_carries_live_and_wanted_values() -> None:
+    (item,) = detect_drift([LLAMA], state(ENTRY), [live(gpuCount="4")])
+    assert item.kind is DriftKind.CHANGED
+    assert [(v.field, v.live, v.wanted) for v in item.values] == [("gpuCount", 4, 1)]
+    assert "gpuCount 4 (wanted 1)" in item.detail
+    plan = correction_plan(_plan(LLAMA), [item], [LLAMA], heal_changed=True)
+    (field,) = plan.changes[0].fields
+    assert (field.before, field.after) == (4, 1)
+    # Reported only (the default): a no-op that still says what differs, for plan --refresh.
+    (reported,) = correction_plan(_plan(LLAMA), [item], [LLAMA]).changes
+    assert reported.action is Action.NOOP and not reported.makes_api_call
+    assert [(f.field, f.before, f.after) for f in reported.fields] == [("gpuCount", 4, 1)]
 
 
 def test_correction_plan_without_drift_is_the_plan() -> None:

@@ -65,6 +65,29 @@ def test_merges(base, ours, theirs, expected) -> None:  # type: ignore[no-untype
     assert names(merged.state) == expected
 
 
+A1_FAILED = replace(A1_INIT, failed="model became MODEL_STATUS_FAILED")
+
+
+@pytest.mark.parametrize(
+    ("base", "ours", "theirs", "failed"),
+    [
+        # only one side recorded the failure: its whole entry is taken
+        (make(A1_INIT), make(A1_INIT), make(A1_FAILED), "model became MODEL_STATUS_FAILED"),
+        (make(A1_INIT), make(A1_FAILED, B1), make(A1_INIT, C1), "model became MODEL_STATUS_FAILED"),
+        # the same model seen by both, one saw its deploy fail: still remembered
+        (None, make(A1_INIT), make(A1_FAILED), "model became MODEL_STATUS_FAILED"),
+        (None, make(A1_FAILED), make(A1_INIT), "model became MODEL_STATUS_FAILED"),
+        # ... unless the other side saw it UP after all
+        (None, make(A1_FAILED), make(A1), None),
+        (make(), make(A1), make(A1_FAILED), None),
+    ],
+)
+def test_a_failed_deploy_is_carried_through_a_merge(base, ours, theirs, failed) -> None:  # type: ignore[no-untyped-def]
+    merged = merge_states(base, ours, theirs, revision=None)
+    assert merged.conflicts == () and merged.state is not None
+    assert merged.state.entries["alpha"].failed == failed
+
+
 def test_the_same_model_keeps_the_side_that_moved_past_init() -> None:
     merged = merge_states(make(), make(A1_INIT), make(A1), revision=None).state
     assert merged is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from reconciler.core.correct import correction_plan, judge_corrections
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift, DriftKind, FieldDrift
 from reconciler.core.model import Action
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 from reconciler.core.pass_report import PassReport
@@ -17,7 +17,16 @@ from tests.support.golden import assert_golden
 ALPHA, BETA, GAMMA = desired("alpha"), desired("beta"), desired("gamma")
 DRIFT = (
     Drift("alpha", DriftKind.MISSING, "m-a", ("(missing)",), detail="recorded model m-a is gone"),
-    Drift("beta", DriftKind.CHANGED, "m-b", ("gpuCount",), "m-b", "MODEL_STATUS_UP", "differs"),
+    Drift(
+        "beta",
+        DriftKind.CHANGED,
+        "m-b",
+        ("gpuCount",),
+        "m-b",
+        "MODEL_STATUS_UP",
+        "differs",
+        (FieldDrift("gpuCount", 2, 1),),
+    ),
     Drift("by-hand", DriftKind.UNMANAGED, None, (), "m-9", "MODEL_STATUS_UP", "left alone"),
 )
 RESULT = ApplyResult(
@@ -32,8 +41,12 @@ RESULT = ApplyResult(
 def _report() -> PassReport:
     models = [ALPHA, BETA, GAMMA]
     recorded_state = state(*(recorded(m, f"m-{m.name[0]}") for m in models))
-    plan = correction_plan(make_plan(models, recorded_state, prune=False), DRIFT, models)
-    judged = judge_corrections(DRIFT, plan, RESULT, desired=models, detect_only=False)
+    plan = correction_plan(
+        make_plan(models, recorded_state, prune=False), DRIFT, models, heal_changed=True
+    )
+    judged = judge_corrections(
+        DRIFT, plan, RESULT, desired=models, detect_only=False, heal_changed=True
+    )
     return PassReport(7, judged, plan, RESULT)
 
 

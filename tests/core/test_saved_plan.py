@@ -143,3 +143,28 @@ def test_edited_spec_is_refused() -> None:
     created["desired"]["spec"]["gpuCount"] = 8
     with pytest.raises(PlanFileError, match="was edited"):
         saved_plan.saved_plan_from_json(document, source="p.json")
+
+
+def test_entries_left_out_by_a_selection_do_not_make_the_plan_stale() -> None:
+    from reconciler.core.selection import Selection
+
+    kept, other = builders.desired("kept"), builders.desired("other")
+    state = builders.state(builders.recorded(kept, "m-kept"), builders.recorded(other, "m-o"))
+    plan = make_plan(
+        [builders.desired("kept", gpuCount=2), other],
+        state,
+        prune=False,
+        selection=Selection(targets=("kept",)),
+    )
+    saved = _roundtrip(
+        saved_plan.make_saved_plan(plan, state, manifests_digest=DIGEST, prune=False)
+    )
+    assert saved.plan.left_out == ("other",)
+    assert saved_plan.describe_staleness(saved, state) is None
+    # A plan that did include it is stale when it moved.
+    moved = replace(state, entries={**state.entries, "other": builders.recorded(other, "m-2")})
+    assert saved_plan.stale_entries(saved, moved) == ()
+    whole = saved_plan.make_saved_plan(
+        make_plan([kept, other], state, prune=False), state, manifests_digest=DIGEST, prune=False
+    )
+    assert saved_plan.stale_entries(whole, moved) == ("other",)

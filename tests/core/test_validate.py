@@ -207,6 +207,30 @@ def without(path: tuple[str, ...]) -> dict[str, Any]:
             [("$.reconcile.selfHeal", "expected boolean, got string")],
         ),
         (
+            with_(("spec", "gpuType"), "H100"),
+            [
+                (
+                    "$.spec.gpuType",
+                    "'H100' is not one of GPU_TYPE_A100, GPU_TYPE_H100, GPU_TYPE_H200, "
+                    "GPU_TYPE_B200; did you mean GPU_TYPE_H100?",
+                )
+            ],
+        ),
+        (
+            with_(("spec", "infra", "cloudProvider"), "lambda"),
+            [
+                (
+                    "$.spec.infra.cloudProvider",
+                    "'lambda' is not a valid cloudProvider: expected CLOUD_PROVIDER_<NAME>, e.g. "
+                    "CLOUD_PROVIDER_NEBIUS; did you mean CLOUD_PROVIDER_LAMBDA?",
+                )
+            ],
+        ),
+        (
+            with_(("reconcile",), {"protect": "yes"}),
+            [("$.reconcile.protect", "expected boolean, got string")],
+        ),
+        (
             with_(("reconcile",), {"replaceStrategy": "createFirst"}),
             [("$.reconcile.replaceStrategy", "'createFirst' is not one of deleteFirst")],
         ),

@@ -50,7 +50,16 @@ def test_a_hostile_model_id_fails_the_entry_and_is_never_recorded(tmp_path: Path
     write_manifest(folder, "alpha")
     with HostileApi(behaviour) as api:
         result = run_cli(
-            ["apply", str(folder), "--state", str(state), "--no-wait", "--output", "json"],
+            [
+                "apply",
+                str(folder),
+                "--state",
+                str(state),
+                "--no-wait",
+                "--allow-unpriced",
+                "--output",
+                "json",
+            ],
             env=env(api.url),
         )
     assert result.returncode == 1, result.stderr
@@ -73,7 +82,7 @@ def test_a_token_with_a_line_break_is_refused_unechoed(tmp_path: Path, debug: st
     token = "tok-first\r\nAuthorization-SECRET-part"
     with HostileApi(lambda req, sock: answer_json(sock, 200, {"models": []})) as api:
         result = run_cli(
-            ["apply", str(folder), "--state", str(state), "--no-wait"],
+            ["apply", str(folder), "--state", str(state), "--no-wait", "--allow-unpriced"],
             env={
                 **env(api.url),
                 "TENSORMESH_CONTROL_PLANE_TOKEN": token,
@@ -105,7 +114,16 @@ def test_an_api_key_returned_earlier_is_never_printed(tmp_path: Path) -> None:
     write_manifest(folder, "beta")
     with HostileApi(behaviour) as api:
         result = run_cli(
-            ["apply", str(folder), "--state", str(state), "--no-wait", "--concurrency", "1"],
+            [
+                "apply",
+                str(folder),
+                "--state",
+                str(state),
+                "--no-wait",
+                "--allow-unpriced",
+                "--concurrency",
+                "1",
+            ],
             env=env(api.url, TENSORMESH_DEBUG="1"),
         )
     assert result.returncode == 1, result.stderr

@@ -96,11 +96,16 @@ def test_failed_changed_and_unmanaged_in_one_pass(sandbox, world) -> None:
         }
     )
 
-    code, report = reconcile(args, env)
+    # By default a changed running model is reported with its values, not replaced.
+    code, report = reconcile(args, env, "--detect-only")
     assert code == 0, report
     assert kinds(report) == {"alpha": "failed", "beta": "changed", "by-hand": "unmanaged"}
     changed = next(item for item in report["drift"] if item["name"] == "beta")
-    assert changed["fields"] == ["gpuCount"]
+    assert changed["fields"] == [{"field": "gpuCount", "live": 2, "wanted": 1}]
+
+    code, report = reconcile(args, env, "--heal-changed")
+    assert code == 0, report
+    assert kinds(report) == {"alpha": "failed", "beta": "changed", "by-hand": "unmanaged"}
     healed = {c["name"]: c["result"] for c in report["corrections"]}
     assert healed == {"alpha": "replaced", "beta": "replaced"}
 

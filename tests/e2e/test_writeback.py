@@ -94,6 +94,9 @@ def test_push_recovers_from_a_rejected_push(sandbox, repo, tmp_path: Path) -> No
     pushed = apply(sandbox, work, "--push")
     assert pushed.returncode == 0, pushed.stderr
     assert "after 1 rebase" in pushed.stderr
+    # The hash pushed is the rebased commit, the one now on the remote (not the first made).
+    remote_head = git(bare, "rev-parse", "main")
+    assert f"pushed {remote_head[:12]} to origin main" in pushed.stderr
     remote_log = git(bare, "log", "--format=%s", "main").splitlines()
     assert remote_log == [
         "tensormesh: apply 1 created [skip ci]",

@@ -90,9 +90,11 @@ def _check_regions(infra: Mapping[str, Any]) -> list[Problem]:
 def to_desired(document: Mapping[str, Any], *, location: Location, base_dir: str) -> DesiredModel:
     metadata: Mapping[str, Any] = document["metadata"]
     reconcile: Mapping[str, Any] = document.get("reconcile") or {}
+    self_heal = reconcile.get("selfHeal")
     policy = ReconcilePolicy(
-        self_heal=bool(reconcile.get("selfHeal", True)),
+        self_heal=None if self_heal is None else bool(self_heal),
         replace_strategy=ReplaceStrategy(reconcile.get("replaceStrategy", "deleteFirst")),
+        protect=bool(reconcile.get("protect", False)),
     )
     return desired.make_desired(
         name=metadata["name"],
