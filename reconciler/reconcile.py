@@ -80,6 +80,8 @@ class Refresh:
     drift: tuple[Drift, ...]
     plan: Plan
     statuses: Mapping[str, str] = field(default_factory=dict)  # to write back: name -> live
+    # The live spend this pass priced (each running model's hourly amount); None: not priced.
+    spend: Spend | None = None
 
 
 def fetch_live(
@@ -228,7 +230,7 @@ def run_pass(
             # pull; statuses are refreshed by the pass that publishes (or has no git).
             seen = replace(seen, statuses={})
         if options.detect_only or stop.is_set() or not (seen.plan.has_work or seen.statuses):
-            _observe(options, seen, None)
+            _observe(options, seen, None, spend)
             report = _report(number, seen, None, options, interrupted=stop.is_set())
             return replace(report, spend=spend, revision=revision)
         seen, result, published = _correct(
@@ -241,7 +243,7 @@ def run_pass(
             checkout=checkout,
             prices=prices,
         )
-        _observe(options, seen, result)
+        _observe(options, seen, result, spend)
         report = replace(
             _report(number, seen, result, options, interrupted=stop.is_set()),
             spend=spend,
@@ -255,14 +257,18 @@ def run_pass(
                 number, detect_only=options.detect_only, error=str(exc), revision=revision
             )
         # Keep what detection found: the drift is still worth reporting.
-        _observe(options, seen, None)
+        _observe(options, seen, None, spend)
         report = _report(number, seen, None, options, interrupted=stop.is_set())
         return replace(report, error=str(exc), spend=spend, revision=revision)
 
 
-def _observe(options: PassOptions, seen: Refresh, result: ApplyResult | None) -> None:
+def _observe(
+    options: PassOptions, seen: Refresh, result: ApplyResult | None, spend: Spend | None
+) -> None:
     if options.observe is not None:
-        options.observe(seen, result)
+        # The spend travels with what the pass saw: the page never pairs rows and prices
+        # of two different passes.
+        options.observe(replace(seen, spend=spend), result)
 
 
 def _writes_statuses(options: PassOptions) -> bool:

@@ -121,6 +121,9 @@ class Board:
     def page(self) -> Response:
         with self._lock:
             seen, passes, counters = self._seen, tuple(self._passes), self._counters
+        spend = seen.refresh.spend if seen is not None else None
+        # Injected prices win (tests, another source); else what the last pass priced.
+        cost_of = self._cost_of or service_status.cost_from_spend(spend)
         rows: tuple[service_status.DeploymentRow, ...] = ()
         if seen is not None:
             refresh = seen.refresh
@@ -131,7 +134,7 @@ class Board:
                 drift=refresh.drift,
                 plan=refresh.plan,
                 result=seen.result,
-                cost_of=self._cost_of,
+                cost_of=cost_of,
             )
         page = render_status.StatusPage(
             deployments=rows,
@@ -142,6 +145,7 @@ class Board:
             refresh_seconds=max(5, min(60, round(self._interval))),
             ready=self._ready()[0],
             seen=seen is not None,
+            spend=service_status.spend_summary(spend),
         )
         return Response(200, HTML, render_status.render_status_page(page).encode())
 

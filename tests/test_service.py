@@ -15,7 +15,9 @@ from reconciler.core.correct import DriftOutcome
 from reconciler.core.drift import Drift, DriftKind
 from reconciler.core.errors import UsageError
 from reconciler.core.model import Plan
+from reconciler.core.money import Money
 from reconciler.core.pass_report import PassReport
+from reconciler.core.spend import Spend
 from reconciler.reconcile import Refresh
 from tests.support.builders import desired, recorded, state
 from tests.support.clock import FakeClock
@@ -92,6 +94,26 @@ def test_the_page_shows_what_the_last_pass_saw() -> None:
     response = b.page()
     assert response.content_type == "text/html; charset=utf-8"
     assert b'data-name="alpha" data-sync="missing"' in response.body
+
+
+def test_the_page_shows_the_last_pass_s_prices() -> None:
+    b = board(FakeClock())
+    models = (desired("alpha"), desired("beta"))
+    spend = Spend(
+        {"USD": 5_900_000_000},
+        models=1,
+        unpriced=("beta",),
+        by_name={"alpha": Money("USD", 5_900_000_000)},
+    )
+    recorded_state = state(recorded(models[0], "id-a"), recorded(models[1], "id-b"))
+    b.observe(Refresh(models, recorded_state, (), (), Plan(()), spend=spend), None)
+    body = b.page().body.decode()
+    assert '<td data-label="Hourly cost">5.90 USD/h</td>' in body
+    assert "5.90 USD/h for 1 running managed model(s); price unknown for beta" in body
+    # A pass that saw the deployments but priced nothing (no prices): no stale amounts.
+    b.observe(Refresh(models, recorded_state, (), (), Plan(())), None)
+    body = b.page().body.decode()
+    assert "USD/h" not in body and 'id="spend"' not in body
 
 
 @pytest.mark.parametrize(

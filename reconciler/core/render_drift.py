@@ -14,7 +14,7 @@ from reconciler.core.money import format_amount
 from reconciler.core.outcome import EntryOutcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
-from reconciler.core.spend import Spend
+from reconciler.core.spend import Spend, describe_spend
 
 
 def pass_to_json(report: PassReport) -> dict[str, Any]:
@@ -72,15 +72,7 @@ def spend_to_json(spend: Spend) -> dict[str, Any]:
 
 
 def spend_line(spend: Spend) -> str:
-    if not spend.known:
-        return f"Live spend: unknown ({spend.unknown_reason})."
-    amounts = ", ".join(
-        f"{format_amount(nanos)} {currency}/h" for currency, nanos in sorted(spend.hourly.items())
-    )
-    text = f"Live spend: {amounts or '0.00/h'} for {spend.models} running managed model(s)"
-    if spend.unpriced:
-        text += f"; price unknown for {', '.join(spend.unpriced)}"
-    return text + "."
+    return f"Live spend: {describe_spend(spend)}."
 
 
 def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:

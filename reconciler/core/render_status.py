@@ -27,6 +27,7 @@ class StatusPage:
     refresh_seconds: int
     ready: bool
     seen: bool  # whether any pass has shown the deployments yet
+    spend: str | None = None  # the last pass's live hourly spend, one line; None: not known
 
 
 _STYLE = """
@@ -102,6 +103,8 @@ def _deployments(page: StatusPage) -> list[str]:
         if tally[status]
     ]
     out.append("</p>")
+    if page.spend is not None:
+        out.append(f'<p class="meta">Live spend <span id="spend">{_e(page.spend)}</span></p>')
     if not page.deployments:
         return [*out, '<p class="meta">No deployments.</p></section>']
     out.append('<table id="deployments"><thead><tr>')

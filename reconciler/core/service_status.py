@@ -14,8 +14,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 from reconciler.core.drift import Drift, DriftKind
 from reconciler.core.model import Action, Change, DesiredModel, LiveModel, Plan, State
+from reconciler.core.money import format_amount
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 from reconciler.core.pass_report import PassReport
+from reconciler.core.spend import Spend, describe_spend
 
 
 class SyncStatus(enum.Enum):
@@ -37,6 +39,26 @@ _CORRECTED = ("created", "replaced", "adopted", "deleted")
 
 # The hourly cost of one deployment where known (the cost issue's pricing); None: unknown.
 CostOf = Callable[[str], str | None]
+
+
+def cost_from_spend(spend: Spend | None) -> CostOf:
+    """Each running managed model's hourly amount as the pass priced it ("12.50 USD/h").
+
+    Only what the pass's spend priced: a model not running (missing, failed, deleted) costs
+    nothing per hour, and one whose price is unknown is shown as unknown, never as zero.
+    """
+    by_name = spend.by_name if spend is not None else {}
+
+    def cost_of(name: str) -> str | None:
+        money = by_name.get(name)
+        return None if money is None else f"{format_amount(money.nanos)} {money.currency}/h"
+
+    return cost_of
+
+
+def spend_summary(spend: Spend | None) -> str | None:
+    """The pass's total live spend in one line, per currency; None when not looked at."""
+    return None if spend is None else describe_spend(spend)
 
 
 @dataclass(frozen=True, slots=True)

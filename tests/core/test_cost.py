@@ -326,4 +326,9 @@ def test_live_spend_counts_running_managed_models_only() -> None:
     spend = live_spend(st, models, PRICES)
     assert spend.hourly == {"EUR": 2_000_000_000, "USD": 5_900_000_000}
     assert spend.models == 2 and spend.unpriced == ("e",)
+    # Each priced model on its own (the status page's cost column), exact.
+    assert {name: str(money) for name, money in spend.by_name.items()} == {
+        "a": "5.90 USD",
+        "b": "2.00 EUR",
+    }
     assert not live_spend(st, models, "no prices").known

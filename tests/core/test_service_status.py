@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from reconciler.core.drift import Drift, DriftKind
 from reconciler.core.model import Action, Change, LiveModel, Plan
+from reconciler.core.money import Money
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_status import StatusPage, render_status_page
 from reconciler.core.service_status import (
     DeploymentRow,
     SyncStatus,
+    cost_from_spend,
     deployment_rows,
     pass_row,
+    spend_summary,
 )
+from reconciler.core.spend import Spend
 from tests.support.builders import desired, recorded, state
 
 
@@ -149,3 +153,43 @@ def test_before_the_first_pass_the_page_says_so() -> None:
     assert "No pass has looked at the deployments yet." in text
     assert "No pass has finished yet." in text
     assert "(not in git mode)" in text
+
+
+def test_each_running_model_shows_the_hourly_amount_the_pass_priced() -> None:
+    spend = Spend(
+        {"USD": 5_900_000_001, "EUR": 2_000_000_000},
+        models=2,
+        unpriced=("c",),
+        by_name={"a": Money("USD", 5_900_000_001), "b": Money("EUR", 2_000_000_000)},
+    )
+    cost_of = cost_from_spend(spend)
+    # Exact decimal strings with the currency: never a float's rounding.
+    assert cost_of("a") == "5.900000001 USD/h"
+    assert cost_of("b") == "2.00 EUR/h"
+    assert cost_of("c") is None  # running, price unknown: unknown, never zero
+    assert cost_of("nowhere") is None
+    assert cost_from_spend(None)("a") is None
+    assert spend_summary(spend) == (
+        "2.00 EUR/h, 5.900000001 USD/h for 2 running managed model(s); price unknown for c"
+    )
+    assert spend_summary(Spend({}, unknown_reason="no prices")) == "unknown (no prices)"
+    assert spend_summary(None) is None
+
+
+def test_the_page_shows_the_live_spend_and_each_cost() -> None:
+    model = desired("a")
+    rows = deployment_rows(
+        [model],
+        state(recorded(model, "id-a")),
+        [live("id-a", "a")],
+        drift=[],
+        plan=Plan(()),
+        result=None,
+        cost_of=cost_from_spend(
+            Spend({"USD": 2_950_000_000}, 1, by_name={"a": Money("USD", 2_950_000_000)})
+        ),
+    )
+    text = page(deployments=rows, spend="2.95 USD/h for 1 running managed model(s)")
+    assert '<span id="spend">2.95 USD/h for 1 running managed model(s)</span>' in text
+    assert '<td data-label="Hourly cost">2.95 USD/h</td>' in text
+    assert 'id="spend"' not in page()  # no pass priced anything: no line at all

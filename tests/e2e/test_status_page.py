@@ -137,6 +137,13 @@ def test_the_status_page_in_a_real_browser(
     assert "MODEL_STATUS_" in dom  # live status
     assert f'<code id="revision">{revision}</code>' in dom
     assert SECRET not in dom and "apiKey" not in dom and "hfToken" not in dom
+    # The pass's prices (the sandbox's H100 on Nebius is 2.95 USD/h): each model's hourly
+    # cost, exact, and the total live spend.
+    assert re.search(
+        r'data-name="alpha".*?<td data-label="Hourly cost">2\.95 USD/h</td>', dom, re.S
+    )
+    assert re.search(r'data-name="beta".*?<td data-label="Hourly cost">5\.90 USD/h</td>', dom, re.S)
+    assert '<span id="spend">8.85 USD/h for 2 running managed model(s)</span>' in dom
 
     # Out-of-band delete through the sandbox's admin side: the next pass shows the drift.
     alpha = next(m for m in sandbox.list_models() if m["modelName"] == "alpha")
@@ -144,6 +151,7 @@ def test_the_status_page_in_a_real_browser(
     eventually(lambda: 'data-sync="missing"' in httpx.get(f"{base}/").text, "the drift")
     dom = browse(browser, f"{base}/", tmp_path / "profile", "--dump-dom")
     assert re.search(r'data-name="alpha" data-sync="missing"', dom), dom
+    assert '<span id="spend">5.90 USD/h for 1 running managed model(s)</span>' in dom
     assert re.search(r'data-outcome="ok"', dom)
 
     # A commit pushed while the loop runs is fetched by the next pass: a new revision, and
