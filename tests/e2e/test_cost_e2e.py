@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import assert_clean_failure, run_cli, write_manifest
+from tests.support.output_schemas import PLAN_OUTPUT, RECONCILE_OUTPUT, validate_output
 from tests.support.sandbox import start_sandbox
 
 OFFLINE = {
@@ -40,6 +41,7 @@ def test_plan_prices_from_the_api_with_one_call(sandbox, tmp_path):
     assert result.returncode == 0, result.stderr
     assert sandbox.stats()["requests"] - before == 1  # one GET /v1/billing/gpu-pricing
     document = json.loads(result.stdout)
+    validate_output(PLAN_OUTPUT, document)  # the published schema describes the cost
     by_name = {c["name"]: c for c in document["changes"]}
     assert by_name["big"]["cost"]["hourly"] == [
         {"currency": "USD", "before": "0.00", "after": "22.00", "difference": "+22.00"}
@@ -72,6 +74,7 @@ def test_plan_offline_with_pricing_file_and_without(tmp_path):
     assert "+ small will be created" in unknown.stdout
     assert "Cost: unknown (no prices: TENSORMESH_CONTROL_PLANE_TOKEN is not set" in unknown.stdout
     as_json = json.loads(run_cli([*args, "--output", "json"], env=OFFLINE).stdout)
+    validate_output(PLAN_OUTPUT, as_json)
     assert as_json["summary"]["cost"]["known"] is False
 
 
@@ -94,6 +97,7 @@ def test_a_gpu_with_no_active_price_is_a_plan_error_unless_allowed(sandbox, tmp_
     allowed = run_cli([*args, "--allow-unpriced", "--output", "json"], env=sandbox.env)
     assert allowed.returncode == 0, allowed.stderr
     document = json.loads(allowed.stdout)
+    validate_output(PLAN_OUTPUT, document)
     assert [u["name"] for u in document["summary"]["cost"]["unpriced"]] == ["retired"]
     assert document["summary"]["cost"]["hourly"][0]["after"] == "2.95"
 
@@ -254,6 +258,7 @@ def test_reconcile_reports_live_spend_and_refuses_a_costly_correction(sandbox, t
         env=sandbox.env,
     )
     assert passed.returncode == 0, passed.stderr
+    validate_output(RECONCILE_OUTPUT, json.loads(passed.stdout))
     spend = json.loads(passed.stdout)["spend"]
     assert spend == {
         "known": True,
@@ -274,6 +279,7 @@ def test_reconcile_reports_live_spend_and_refuses_a_costly_correction(sandbox, t
     )
     assert refused.returncode == 1
     report = json.loads(refused.stdout)
+    validate_output(RECONCILE_OUTPUT, report)
     assert "refused before any change" in report["error"]
     assert "big (replace, +22.00 USD/h)" in report["error"]
     assert report["spend"]["hourly"] == [{"currency": "USD", "amount": "2.95"}]
