@@ -21,10 +21,11 @@ DURATIONS = ["nan", "NaN", "inf", "-inf", "1e999", "-1", "abc"]
 
 # (command, flag, bad value): every one must be refused at parse time.
 FLAG_CASES: list[tuple[list[str], str, str]] = [
-    *[(["plan", "M"], "--wait-timeout", value) for value in DURATIONS],
-    *[(["plan", "M"], "--lock-timeout", value) for value in DURATIONS],
-    *[(["apply", "M"], "--wait-timeout", value) for value in ("nan", "inf", "-5")],
-    *[(["apply", "M"], "--lock-timeout", value) for value in ("nan", "inf", "-5")],
+    # `plan` offers neither (it waits for nothing and takes no lock): apply's are checked.
+    *[(["apply", "M"], "--wait-timeout", value) for value in DURATIONS],
+    *[(["apply", "M"], "--lock-timeout", value) for value in DURATIONS],
+    *[(["apply", "M"], "--wait-timeout", value) for value in ("-5",)],
+    *[(["apply", "M"], "--lock-timeout", value) for value in ("-5",)],
     *[(["apply", "M"], "--concurrency", value) for value in ("0", "-1", "nan", "1e3", "257")],
     *[(["reconcile", "M", "--once"], "--interval", value) for value in ("nan", "inf", "0", "-1")],
     *[(["reconcile", "M", "--once"], "--wait-timeout", value) for value in ("nan", "inf")],

@@ -11,9 +11,16 @@ import threading
 from typing import TYPE_CHECKING
 
 import click
+from click.core import ParameterSource
 
 from reconciler.commands import costs, output, signals
-from reconciler.commands.options import guard_options, plan_options, refresh_option
+from reconciler.commands.options import (
+    carry_out_options,
+    guard_options,
+    output_option,
+    plan_options,
+    refresh_option,
+)
 from reconciler.commands.plan import run_plan
 from reconciler.core.errors import GitError
 from reconciler.core.exit_codes import EXIT_ERROR
@@ -26,9 +33,29 @@ if TYPE_CHECKING:
     from reconciler.writeback import WritebackOptions, WritebackResult
 
 
+# Flags `apply --dry-run` (exactly `plan`, which makes no call) cannot honour.
+_CARRY_OUT_ONLY = (
+    "concurrency",
+    "no_wait",
+    "wait_timeout",
+    "lock_timeout",
+    "auto_approve",
+    "max_destroy",
+    "min_balance_hours",
+    "commit",
+    "push",
+    "commit_message_prefix",
+    "no_skip_ci",
+)
+# Flags only `apply --dry-run` honours (as `plan --refresh` does).
+_DRY_RUN_ONLY = ("refresh", "unmanaged", "ignore_unmanaged")
+
+
 @click.command("apply")
 @plan_options
+@output_option("text", "json")
 @refresh_option
+@carry_out_options
 @guard_options
 @costs.cost_options
 @click.option("--dry-run", is_flag=True, help="Exactly `plan`: same output, same exit codes.")
@@ -48,31 +75,108 @@ if TYPE_CHECKING:
     help="Start of the state commit's subject.",
 )
 @click.option("--no-skip-ci", is_flag=True, help="Leave `[skip ci]` out of the commit subject.")
-def command(**options: object) -> int:
+def command(
+    *,
+    paths: tuple[str, ...],
+    state_path: str,
+    api_url: str | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    prune: bool,
+    force_replace: tuple[str, ...],
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    refresh: bool,
+    unmanaged: str,
+    ignore_unmanaged: tuple[str, ...],
+    concurrency: int,
+    no_wait: bool,
+    wait_timeout: float,
+    lock_timeout: float,
+    auto_approve: bool,
+    max_destroy: int | None,
+    pricing_file: str | None,
+    allow_unpriced: bool,
+    max_hourly_increase: str | None,
+    min_balance_hours: float,
+    dry_run: bool,
+    plan_path: str | None,
+    commit: bool,
+    push: bool,
+    commit_message_prefix: str,
+    no_skip_ci: bool,
+) -> int:
     """Carry the plan out and write the model IDs back to the state."""
     from reconciler.writeback import WritebackOptions
 
-    plan_path = options.pop("plan_path")
-    writeback = WritebackOptions(
-        commit=bool(options.pop("commit")),
-        push=bool(options["push"]),
-        prefix=str(options.pop("commit_message_prefix")),
-        skip_ci=not options.pop("no_skip_ci"),
-    )
-    options.pop("push")
-    refresh = bool(options.pop("refresh"))
-    if options.pop("dry_run"):
+    if dry_run:
         if plan_path:
             raise click.UsageError("--dry-run with --plan: print a saved plan with `show PLANFILE`")
-        return run_plan(**options, refresh=refresh)  # type: ignore[arg-type]
+        _refuse_given(_CARRY_OUT_ONLY, "does not go with --dry-run, which is exactly `plan`")
+        return run_plan(
+            paths=paths,
+            state_path=state_path,
+            output_format=output_format,
+            detailed_exitcode=detailed_exitcode,
+            prune=prune,
+            refresh=refresh,
+            api_url=api_url,
+            targets=targets,
+            excludes=excludes,
+            selectors=selectors,
+            force_replace=force_replace,
+            unmanaged=unmanaged,
+            ignore_unmanaged=ignore_unmanaged,
+            cost=costs.make_cost_options(
+                pricing_file=pricing_file,
+                allow_unpriced=allow_unpriced,
+                max_hourly_increase=max_hourly_increase,
+            ),
+        )
     if refresh:
         raise click.UsageError(
             "--refresh goes with --dry-run; to correct live drift, run `reconcile`"
         )
-    for name in ("unmanaged", "ignore_unmanaged"):
-        options.pop(name)  # plan --refresh only
-    cost = costs.pop_cost_options(options)
-    return run_apply(**options, plan_path=plan_path, writeback=writeback, cost=cost)  # type: ignore[arg-type]
+    _refuse_given(_DRY_RUN_ONLY, "goes with --dry-run --refresh")
+    return run_apply(
+        paths=paths,
+        state_path=state_path,
+        output_format=output_format,
+        detailed_exitcode=detailed_exitcode,
+        prune=prune,
+        concurrency=concurrency,
+        no_wait=no_wait,
+        wait_timeout=wait_timeout,
+        lock_timeout=lock_timeout,
+        api_url=api_url,
+        plan_path=plan_path,
+        writeback=WritebackOptions(
+            commit=commit, push=push, prefix=commit_message_prefix, skip_ci=not no_skip_ci
+        ),
+        targets=targets,
+        excludes=excludes,
+        selectors=selectors,
+        force_replace=force_replace,
+        auto_approve=auto_approve,
+        max_destroy=max_destroy,
+        cost=costs.make_cost_options(
+            pricing_file=pricing_file,
+            allow_unpriced=allow_unpriced,
+            max_hourly_increase=max_hourly_increase,
+            min_balance_hours=min_balance_hours,
+        ),
+    )
+
+
+def _refuse_given(names: tuple[str, ...], why: str) -> None:
+    """A usage error naming the first of these flags given on the command line or by env:
+    one this run would ignore (a default value was not given, so it is no reason)."""
+    ctx = click.get_current_context()
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name or "")
+        if param.name in names and source not in (None, ParameterSource.DEFAULT):
+            raise click.UsageError(f"{param.opts[0]} {why}")
 
 
 def run_apply(
@@ -119,8 +223,6 @@ def run_apply(
         max_destroy=max_destroy,
         auto_approve=auto_approve,
     )
-    if output_format == "markdown":
-        raise click.UsageError("--output markdown is for `plan`; use text or json with apply")
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
     stop = threading.Event()
     clients = signals.OpenClients()  # cut when a stop has waited its grace

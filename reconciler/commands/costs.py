@@ -90,16 +90,6 @@ def make_cost_options(
     )
 
 
-def pop_cost_options(options: dict[str, object]) -> CostOptions:
-    """Take the cost flags out of a command's keyword arguments."""
-    return make_cost_options(
-        pricing_file=options.pop("pricing_file", None),  # type: ignore[arg-type]
-        allow_unpriced=bool(options.pop("allow_unpriced", False)),
-        max_hourly_increase=options.pop("max_hourly_increase", None),  # type: ignore[arg-type]
-        min_balance_hours=float(options.pop("min_balance_hours", 24.0)),  # type: ignore[arg-type]
-    )
-
-
 def pricing_connector(api_url: str | None, env: Mapping[str, str]) -> ApiFactory | None:
     """`plan`'s API factory when a token is there to ask the pricing API with, else None.
 

@@ -188,25 +188,52 @@ def guard_options(func: F) -> F:
 
 
 def plan_options(func: F) -> F:
-    """Arguments and flags common to `plan` and `apply` (and so `apply --dry-run`)."""
+    """Arguments and flags common to `plan` and `apply` (and so `apply --dry-run`); each
+    command adds its `output_option` and its own flags."""
     decorators = [
         click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH..."),
         state_option,
         api_url_option,
-        click.option(
-            "--output",
-            "output_format",
-            type=click.Choice(["text", "json", "markdown"]),
-            default="text",
-            show_default=True,
-            help="Human text, one JSON document, or a pull-request comment.",
-        ),
         click.option(
             "--detailed-exitcode",
             is_flag=True,
             help="Exit 2 when applying would make at least one API call.",
         ),
         click.option("--prune", is_flag=True, help="Delete entries removed from the manifests."),
+        click.option(
+            "--replace",
+            "force_replace",
+            multiple=True,
+            metavar="NAME",
+            help="Replace this entry even if unchanged (repeatable).",
+        ),
+        selection_options,
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+def output_option(*formats: str) -> Callable[[F], F]:
+    """`--output`, passed as `output_format: str`: markdown only where a command renders it."""
+    shown = {
+        "text": "Human text",
+        "json": "one JSON document",
+        "markdown": "a pull-request comment",
+    }
+    return click.option(
+        "--output",
+        "output_format",
+        type=click.Choice(list(formats)),
+        default="text",
+        show_default=True,
+        help=", ".join(shown[name] for name in formats[:-1]) + f" or {shown[formats[-1]]}.",
+    )
+
+
+def carry_out_options(func: F) -> F:
+    """`apply`'s flags for making the calls (not `plan`'s, nor `apply --dry-run`'s)."""
+    decorators = [
         click.option(
             "--concurrency",
             type=click.IntRange(1, 256),
@@ -223,14 +250,6 @@ def plan_options(func: F) -> F:
             help="Seconds to wait for MODEL_STATUS_UP.",
         ),
         lock_timeout_option,
-        click.option(
-            "--replace",
-            "force_replace",
-            multiple=True,
-            metavar="NAME",
-            help="Replace this entry even if unchanged (repeatable).",
-        ),
-        selection_options,
     ]
     for decorator in reversed(decorators):
         func = decorator(func)

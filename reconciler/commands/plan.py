@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 import click
 
 from reconciler.commands import output
-from reconciler.commands.costs import cost_options
-from reconciler.commands.options import plan_options, refresh_option
+from reconciler.commands.costs import pricing_options
+from reconciler.commands.options import output_option, plan_options, refresh_option
 
 if TYPE_CHECKING:
     from reconciler.core.cost import PlanCost
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 
 @click.command("plan")
 @plan_options
+@output_option("text", "json", "markdown")
 @refresh_option
-@cost_options
+@pricing_options
 @click.option(
     "--out",
     "out_path",
@@ -27,9 +28,50 @@ if TYPE_CHECKING:
     metavar="PLANFILE",
     help="Also save the plan, for a later `apply --plan PLANFILE`.",
 )
-def command(**options: object) -> int:
+def command(
+    *,
+    paths: tuple[str, ...],
+    state_path: str,
+    api_url: str | None,
+    output_format: str,
+    detailed_exitcode: bool,
+    prune: bool,
+    force_replace: tuple[str, ...],
+    targets: tuple[str, ...],
+    excludes: tuple[str, ...],
+    selectors: tuple[str, ...],
+    refresh: bool,
+    unmanaged: str,
+    ignore_unmanaged: tuple[str, ...],
+    pricing_file: str | None,
+    allow_unpriced: bool,
+    max_hourly_increase: str | None,
+    out_path: str | None,
+) -> int:
     """Compare manifests with the recorded state and print the plan (changes nothing)."""
-    return run_plan(**options)  # type: ignore[arg-type]
+    from reconciler.commands import costs
+
+    return run_plan(
+        paths=paths,
+        state_path=state_path,
+        output_format=output_format,
+        detailed_exitcode=detailed_exitcode,
+        prune=prune,
+        out_path=out_path,
+        refresh=refresh,
+        api_url=api_url,
+        targets=targets,
+        excludes=excludes,
+        selectors=selectors,
+        force_replace=force_replace,
+        unmanaged=unmanaged,
+        ignore_unmanaged=ignore_unmanaged,
+        cost=costs.make_cost_options(
+            pricing_file=pricing_file,
+            allow_unpriced=allow_unpriced,
+            max_hourly_increase=max_hourly_increase,
+        ),
+    )
 
 
 def run_plan(
@@ -48,11 +90,7 @@ def run_plan(
     force_replace: tuple[str, ...] = (),
     unmanaged: str = "report",
     ignore_unmanaged: tuple[str, ...] = (),
-    pricing_file: str | None = None,
-    allow_unpriced: bool = False,
-    max_hourly_increase: str | None = None,
-    min_balance_hours: float = 24.0,
-    **_ignored: object,
+    cost: CostOptions | None = None,
 ) -> int:
     """Shared by `plan` and `apply --dry-run`: same output, same exit codes."""
     import os
@@ -61,12 +99,7 @@ def run_plan(
     from reconciler.commands import costs
     from reconciler.commands.scope import make_scope
 
-    cost_settings = costs.make_cost_options(
-        pricing_file=pricing_file,
-        allow_unpriced=allow_unpriced,
-        max_hourly_increase=max_hourly_increase,
-        min_balance_hours=min_balance_hours,
-    )
+    cost_settings = cost or costs.make_cost_options()
 
     if not paths:
         raise click.UsageError("give at least one manifest file or folder")
@@ -86,10 +119,10 @@ def run_plan(
         )
     for warning in pipeline.preflight(run, state_path, env=os.environ):
         click.echo(f"warning: {warning}", err=True)
-    cost = _priced(run, cost_settings, api_url=api_url)
+    priced = _priced(run, cost_settings, api_url=api_url)
     if out_path:
         pipeline.save_plan(run, out_path, prune=prune)
-    output.emit_plan(run.plan, output_format, cost=cost)
+    output.emit_plan(run.plan, output_format, cost=priced)
     if out_path:
         # On stderr: with --output json, stdout stays one JSON document.
         click.echo(

@@ -38,9 +38,6 @@ if TYPE_CHECKING:
     from reconciler.git_source import GitSource
     from reconciler.service import Board
 
-if TYPE_CHECKING:
-    from reconciler.costing import CostOptions
-
 
 @click.command("reconcile")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH...")
@@ -161,15 +158,7 @@ if TYPE_CHECKING:
     "report them; missing and failed models are recreated either way).",
 )
 @pricing_options
-def command(**options: object) -> int:
-    """Detect drift against the live API and correct it."""
-    from reconciler.commands.costs import pop_cost_options
-
-    cost = pop_cost_options(options)
-    return run_reconcile(**options, cost=cost)  # type: ignore[arg-type]
-
-
-def run_reconcile(
+def command(
     *,
     paths: tuple[str, ...],
     state_path: str,
@@ -196,7 +185,9 @@ def run_reconcile(
     unmanaged: str = "report",
     ignore_unmanaged: tuple[str, ...] = (),
     heal_changed: bool = False,
-    cost: CostOptions | None = None,
+    pricing_file: str | None = None,
+    allow_unpriced: bool = False,
+    max_hourly_increase: str | None = None,
     git_url: str | None = None,
     git_ref: str = "main",
     git_path: str = ".",
@@ -204,14 +195,21 @@ def run_reconcile(
     allowed_signers: str | None = None,
     serve: str | None = None,
 ) -> int:
+    """Detect drift against the live API and correct it."""
     from reconciler import reconcile
     from reconciler.adapters import http_api, ignore_file, logs, token_source
     from reconciler.apply import ApplyOptions
+    from reconciler.commands.costs import make_cost_options
     from reconciler.commands.scope import make_scope
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
-    from reconciler.costing import CostOptions
 
+    # A bad amount is a usage error before anything is cloned, served or read.
+    cost = make_cost_options(
+        pricing_file=pricing_file,
+        allow_unpriced=allow_unpriced,
+        max_hourly_increase=max_hourly_increase,
+    )
     source = _git_source(
         paths,
         url=git_url,
@@ -256,7 +254,7 @@ def run_reconcile(
         ),
         pull=pull,
         publish=publish,
-        cost=cost or CostOptions(),
+        cost=cost,
         source=sync,
         observe=board.observe if board is not None else None,
     )
