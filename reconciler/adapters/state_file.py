@@ -95,7 +95,7 @@ def parse_state(data: bytes, *, source: str) -> State:
         raise StateError(
             f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"
         ) from exc
-    conflict = _conflict_marker_line(text)
+    conflict = conflict_marker_line(text)
     if conflict is not None:
         # No JSON document has a line starting with a marker: refuse before parsing.
         raise StateError(_conflict_message(source, conflict))
@@ -143,7 +143,8 @@ def parse_state(data: bytes, *, source: str) -> State:
     return record.state_from_json(obj)
 
 
-def _conflict_marker_line(text: str) -> int | None:
+def conflict_marker_line(text: str) -> int | None:
+    """The line of the first git conflict marker in `text`, or None."""
     match = _CONFLICT_MARKER.search(text)
     return None if match is None else text.count("\n", 0, match.start()) + 1
 

@@ -51,9 +51,18 @@ def merge_driver_command(base: str, ours: str, theirs: str) -> int:
 
 def _read_side(path: str, what: str) -> State:
     try:
-        return state_file.parse_state(Path(path).read_bytes(), source=f"{path} ({what})")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise StateError(f"cannot read {path} ({what}): {exc.strerror or exc}") from exc
+    line = state_file.conflict_marker_line(data.decode("utf-8", errors="replace"))
+    if line is not None:
+        # git hands the driver temporary copies: the advice is about the commit, not the path.
+        raise StateError(
+            f"state file {path} ({what}) holds a git merge conflict marker at line {line}: "
+            "that commit's state file was merged as text. Fix it on its own branch (take one "
+            "side with `git checkout --ours/--theirs`), then merge again"
+        )
+    return state_file.parse_state(data, source=f"{path} ({what})")
 
 
 def _read_base(path: str) -> State | None:
