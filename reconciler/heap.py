@@ -27,6 +27,19 @@ def building_long_lived() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def paused_collection() -> Iterator[None]:
+    """Inside: no cyclic collection; nothing is frozen. For what lives one pass only (a
+    live listing): frozen, its garbage would outlive the pass (see release_long_lived)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def release_long_lived() -> None:
     """Between passes of a long-running loop: collect what the pass left, then unfreeze.
 

@@ -94,8 +94,9 @@ def fetch_live(
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
     # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
-    # collector would otherwise scan again and again while they are parsed (heap.py).
-    with heap.building_long_lived():
+    # collector would otherwise scan again and again while they are parsed (heap.py). Not
+    # frozen: a freeze here would keep this pass's garbage (its clients) past the pass.
+    with heap.paused_collection():
         for user in sorted(wanted or {users.default()}):
             live.extend(api.list_models(user))
     return tuple(live)

@@ -58,3 +58,19 @@ def test_release_frees_the_cycles_a_pass_left_before_the_next_freeze_can_keep_th
     with heap.building_long_lived():  # the next pass: its freeze must not find the cycle
         pass
     assert gone() is None
+
+
+def test_paused_collection_freezes_nothing_and_restores_the_collector() -> None:
+    was_enabled = gc.isenabled()
+    gc.enable()
+    frozen_before = gc.get_freeze_count()
+    try:
+        with heap.paused_collection():
+            assert not gc.isenabled()
+            kept = [[i] for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() == frozen_before  # a pass's garbage stays collectable
+        assert len(kept) == 1000
+    finally:
+        if not was_enabled:
+            gc.disable()

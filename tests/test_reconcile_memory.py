@@ -33,6 +33,21 @@ FIRST, LAST = 50, 300  # measure what passes 51..300 left behind
 MARGIN = 256 * 1024
 
 
+PRICES = json.dumps(
+    {
+        "pricing": [
+            {
+                "gpuType": gpu,
+                "cloudProvider": "CLOUD_PROVIDER_NEBIUS",
+                "hourlyRate": {"currencyCode": "USD", "units": "2", "nanos": 490000000},
+                "isActive": True,
+            }
+            for gpu in ("GPU_TYPE_A100", "GPU_TYPE_H100", "GPU_TYPE_H200", "GPU_TYPE_B200")
+        ]
+    }
+).encode()
+
+
 def _list_models_body(api: FakeApi) -> bytes:
     """GET /v1/models as the control plane answers it, for what the FakeApi holds."""
     sent = {call.model_name: call.body() for call in api.deploy_calls}
@@ -75,8 +90,9 @@ def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None
     listing = _list_models_body(fake)
 
     def answer(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/v1/models"
-        return httpx.Response(200, content=listing, headers={"Content-Type": "application/json"})
+        # A pass makes two calls: the list, and the one price read of its live spend.
+        body = {"/v1/models": listing, "/v1/billing/gpu-pricing": PRICES}[request.url.path]
+        return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
 
     clients = OpenClients()
 

@@ -186,4 +186,8 @@ def test_fault_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         print(f"\n{summary}")
     assert totals["duplicates"] == 0 and totals["lost ids"] == 0
     assert totals["needless replaces"] == 0
-    assert totals["kills"] > 0 and all(count > 0 for count in faults.values()), summary
+    assert totals["kills"] > 0 and sum(faults.values()) > 0, summary
+    if SEEDS >= 24:
+        # Coverage of every fault kind is a property of a real campaign; a 6-seed smoke may
+        # draw no failRate (its knobs come from the seeds) and still checks every promise.
+        assert all(count > 0 for count in faults.values()), summary
