@@ -139,13 +139,12 @@ def run_apply(
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)  # what is about to happen, before the first call
-        return ApplyRun(
-            plan_run,
-            execute(
-                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
-            ),
-            store.commit(),
+        store.note_run(plan=plan)  # the audit history says what was meant even after a crash
+        result = execute(
+            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )
+        store.note_run(result=result)
+        return ApplyRun(plan_run, result, store.commit())
 
 
 def _settle(
@@ -252,7 +251,9 @@ def run_saved_plan(
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)
+        store.note_run(plan=plan)
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )
+        store.note_run(result=result)
         return ApplyRun(plan_run, result, store.commit())

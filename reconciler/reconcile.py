@@ -158,6 +158,7 @@ def _correct(
                 progress=_log_progress,
                 env=env,
             )
+            store.note_run(plan=seen.plan, result=result)
         store.commit()
     return seen, result
 

@@ -70,6 +70,14 @@ def prepare(state_path: str, options: WritebackOptions) -> GitRepo | None:
     for --push, a branch. Failing after the deploys would leave IDs uncommitted."""
     if not options.enabled:
         return None
+    from reconciler.adapters import state_location
+    from reconciler.core.errors import UsageError
+
+    if state_location.is_database(state_path):
+        raise UsageError(
+            "--commit/--push write a state file back to git; a PostgreSQL state is saved in "
+            "the database already, so leave them out"
+        )
     repo = GitRepo.find(Path(state_path).resolve().parent)
     repo.identity()
     if options.push:

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
 
@@ -13,3 +14,16 @@ from tests.support.sandbox import SandboxProcess, start_sandbox
 def sandbox() -> Iterator[SandboxProcess]:
     with start_sandbox() as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (skipped when the binaries are missing)."""
+    with start_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """The URL (with password) of a fresh, empty database on the session's server."""
+    return postgres_server.create_database()
