@@ -136,10 +136,10 @@ def run_apply(
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
+        store.note_run(plan=plan)  # the audit history says what was meant, even after a crash
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)  # what is about to happen, before the first call
-        store.note_run(plan=plan)  # the audit history says what was meant even after a crash
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )
@@ -248,10 +248,10 @@ def run_saved_plan(
             )
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
+        store.note_run(plan=plan)
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)
-        store.note_run(plan=plan)
         result = execute(
             plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
         )

@@ -73,8 +73,9 @@ def history_entry(
     result: ApplyResult | None = None,
     env: Mapping[str, str] | None = None,
 ) -> dict[str, Any] | None:
-    """The row for a run, or None for a run that neither planned work nor recorded anything."""
-    if not records and (plan is None or not plan.has_work):
+    """The row for a run, or None for one that neither planned nor recorded anything (a
+    `state rm` that found no entry); a no-op apply is kept: who looked, and found it so."""
+    if not records and plan is None:
         return None
     env = os.environ if env is None else env
     outcomes = _outcomes_of(result) if result is not None else _outcomes_from(records)

@@ -10,30 +10,46 @@ from typing import Any
 import click
 
 from reconciler.adapters import state_location, state_store
+from reconciler.adapters.state_file import DEFAULT_STATE_FILE, STATE_FILE_ENV
 from reconciler.commands.options import lock_timeout_option, state_option
 from reconciler.core import record
 from reconciler.core.errors import StateError, UsageError
 
 
 @click.command(name="migrate")
-@state_option
+@click.option(
+    "--state",
+    "state_path",
+    default=DEFAULT_STATE_FILE,
+    envvar=STATE_FILE_ENV,
+    show_default=True,
+    metavar="FILE|URL",
+    help="The state to copy from (with --to) or to (with --from).",
+)
+@click.option(
+    "--workspace",
+    default=state_location.DEFAULT_WORKSPACE,
+    show_default=True,
+    metavar="NAME",
+    help="The workspace on the PostgreSQL side.",
+)
 @click.option("--to", "to_location", metavar="FILE|URL", help="Copy the --state to here.")
 @click.option("--from", "from_location", metavar="FILE|URL", help="Copy from here to --state.")
 @lock_timeout_option
 def migrate_command(
-    state_path: str, to_location: str | None, from_location: str | None, lock_timeout: float
+    state_path: str,
+    workspace: str,
+    to_location: str | None,
+    from_location: str | None,
+    lock_timeout: float,
 ) -> None:
     """Copy a state between a file and PostgreSQL (both ways), lineage and serial kept."""
     if (to_location is None) == (from_location is None):
         raise UsageError("give exactly one of --to TARGET or --from SOURCE")
-    workspace = (
-        state_location.split(state_path)[1] if state_location.is_database(state_path) else None
-    )
-    if to_location is not None:
-        source, target = state_path, state_location.with_workspace(to_location, workspace)
-    else:
-        assert from_location is not None
-        source, target = state_location.with_workspace(from_location, workspace), state_path
+    other = to_location if to_location is not None else from_location
+    assert other is not None
+    here, there = (_located(place, workspace) for place in (state_path, other))
+    source, target = (here, there) if to_location is not None else (there, here)
     if source == target:
         raise UsageError("the source and the target are the same state")
     copied = copy_state(source, target, lock_timeout=lock_timeout)
@@ -42,6 +58,13 @@ def migrate_command(
         f"{state_location.describe(source)} to {state_location.describe(target)}. The source "
         "is unchanged: point --state (or TENSORMESH_STATE_FILE) at the target from now on."
     )
+
+
+def _located(place: str, workspace: str) -> str:
+    """A file stays a path; a URL takes the --workspace."""
+    if state_location.is_database(place):
+        return state_location.with_workspace(place, workspace)
+    return place
 
 
 def copy_state(source: str, target: str, *, lock_timeout: float) -> Any:
