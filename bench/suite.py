@@ -209,13 +209,19 @@ def _reconcile_over(
     )  # fmt: skip
 
 
-def run_size(n: int, settings: Settings, scratch: Path, *, api: bool) -> list[Result]:
+def run_size(
+    n: int, settings: Settings, scratch: Path, *, api: bool, postgres: bool = True
+) -> list[Result]:
     root = scratch / f"n{n}"
     work = workload.build(root, n)
     try:
         results = offline_steps(work, settings)
         if api:
             results += api_steps(work, settings, scratch)
+        if postgres and api:
+            from bench import bench_pg
+
+            results += bench_pg.pg_steps(work, settings)
         return results
     finally:
         shutil.rmtree(root, ignore_errors=True)
