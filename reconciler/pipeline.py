@@ -136,7 +136,8 @@ def run_apply(
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
-        store.note_run(plan=plan)  # the audit history says what was meant, even after a crash
+        # The audit history (PostgreSQL) says what was meant, even after a crash.
+        store.note_run(plan=plan, manifests=tuple(paths))
         if not plan.has_work:
             return ApplyRun(plan_run, quiet_result(plan), store.commit())
         show_plan(plan)  # what is about to happen, before the first call

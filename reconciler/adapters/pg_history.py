@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from reconciler.core.model import Intent, Plan, RecordedEntry
@@ -50,8 +51,13 @@ def current_actor(env: Mapping[str, str]) -> dict[str, Any]:
     return actor
 
 
-def current_revision(env: Mapping[str, str]) -> str | None:
-    return _git("rev-parse", "HEAD") or env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
+def current_revision(env: Mapping[str, str], manifests: Sequence[str] = ()) -> str | None:
+    """The git commit of the manifests' checkout (else of the working folder, else CI's)."""
+    where = Path(manifests[0]) if manifests else Path.cwd()
+    folder = str(where if where.is_dir() else where.parent)
+    return (
+        _git("-C", folder, "rev-parse", "HEAD") or env.get("GITHUB_SHA") or env.get("CI_COMMIT_SHA")
+    )
 
 
 def _git(*args: str) -> str | None:
@@ -72,6 +78,7 @@ def history_entry(
     plan: Plan | None = None,
     result: ApplyResult | None = None,
     env: Mapping[str, str] | None = None,
+    manifests: Sequence[str] = (),
 ) -> dict[str, Any] | None:
     """The row for a run, or None for one that neither planned nor recorded anything (a
     `state rm` that found no entry); a no-op apply is kept: who looked, and found it so."""
@@ -82,7 +89,7 @@ def history_entry(
     return {
         "actor": current_actor(env),
         "command": command,
-        "revision": current_revision(env),
+        "revision": current_revision(env, manifests),
         "summary": plan.summary() if plan is not None else None,
         "outcomes": outcomes,
     }

@@ -8,6 +8,7 @@ one committed transaction per group commit. Decides nothing: transitions are cor
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -26,6 +27,8 @@ from reconciler.core.errors import StateError
 from reconciler.core.model import State
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import canonical_json
+
+log = logging.getLogger("reconciler.state")
 
 
 def read_state(location: str) -> State:
@@ -209,7 +212,9 @@ class PgBacking:
             if entry is not None:
                 pg_history.append(self._conn, self._workspace_id, entry)
         except pg_connect.driver().Error as exc:
-            raise pg_connect.failure(self._url, "cannot write the history of", exc) from exc
+            # A warning, not an error: the run's records are committed already, and raising
+            # here (on the way out) would hide the error that ended the run, if any.
+            log.warning("%s", pg_connect.failure(self._url, "cannot write the history of", exc))
         finally:
             self._lock.release()
             self._conn.close()
