@@ -142,11 +142,14 @@ class PgJournal:
                 rows, self._buffer = self._buffer, []
                 covered = self.records_written
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO tensormesh_journal (workspace_id, record) VALUES (%s, %s)",
-                        [(self._workspace_id, row) for row in rows],
-                    )
+                # One statement, autocommitted: one round trip and one WAL flush per group.
+                # Rows get their seq in array order (ORDER BY the ordinality).
+                self._conn.execute(
+                    """INSERT INTO tensormesh_journal (workspace_id, record)
+                       SELECT %s, r FROM unnest(%s::text[]) WITH ORDINALITY AS t(r, i)
+                       ORDER BY i""",
+                    (self._workspace_id, rows),
+                )
             except pg_connect.driver().Error as exc:
                 with self._buffer_lock:
                     self._buffer[:0] = rows  # still not durable: a later sync retries them

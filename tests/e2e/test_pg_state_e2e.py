@@ -319,3 +319,31 @@ def test_a_file_state_takes_no_workspace(tmp_path):
     )
     assert_clean_failure(result)
     assert "--workspace needs a PostgreSQL --state" in result.stderr
+
+
+def test_saved_plans_work_against_the_database_and_go_stale_like_files(
+    slow_sandbox, pg_url, tmp_path
+):
+    folder, saved = tmp_path / "m", tmp_path / "plan.json"
+    write_manifest(folder, "sp-a")
+    env = slow_sandbox.env
+    state = ["--state", pg_url, "--workspace", "pr"]
+    planned = cli(["plan", str(folder), *state, "--out", str(saved)], env)
+    assert planned.returncode == 0, planned.stderr
+    assert PASSWORD not in saved.read_text()
+    applied = cli(["apply", "--plan", str(saved), *state, "--no-wait"], env)
+    assert applied.returncode == 0, applied.stderr
+    assert "sp-a" in state_store.read_state(state_location.with_workspace(pg_url, "pr")).entries
+
+    write_manifest(folder, "sp-b")
+    cli(["plan", str(folder), *state, "--out", str(saved)], env)
+    assert cli(["apply", str(folder), *state, "--no-wait"], env).returncode == 0
+    stale = cli(["apply", "--plan", str(saved), *state, "--no-wait"], env)
+    assert_clean_failure(stale)
+    assert "stale" in stale.stderr
+
+    refused = cli(["apply", str(folder), *state, "--no-wait", "--commit"], env)
+    assert_clean_failure(refused)
+    assert "PostgreSQL state is saved in the database" in refused.stderr
+    unlock = cli(["state", "unlock", *state], env)
+    assert unlock.returncode == 0 and "needs no unlock" in unlock.stdout
