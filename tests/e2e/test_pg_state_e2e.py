@@ -347,3 +347,17 @@ def test_saved_plans_work_against_the_database_and_go_stale_like_files(
     assert "PostgreSQL state is saved in the database" in refused.stderr
     unlock = cli(["state", "unlock", *state], env)
     assert unlock.returncode == 0 and "needs no unlock" in unlock.stdout
+
+
+def test_a_file_state_works_without_the_driver(tmp_path):
+    write_manifest(tmp_path / "m", "x")
+    code = (
+        "import sys; sys.modules['psycopg'] = None; from reconciler.cli import main; "
+        f"sys.exit(main(['plan', {str(tmp_path / 'm')!r}, '--state', "
+        f"{str(tmp_path / 's.json')!r}, '--detailed-exitcode']))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=PROJECT_ROOT, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    assert "1 to create" in result.stdout
