@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import tempfile
 import threading
 from pathlib import Path
 from typing import Any
@@ -124,8 +123,8 @@ def _settings(default_examples: str) -> settings:
     )
 
 
-def test_apply_machine_on_a_state_file() -> None:
-    root = Path(tempfile.mkdtemp(prefix="tm-machine-"))
+def test_apply_machine_on_a_state_file(tmp_path: Path) -> None:
+    root = tmp_path
 
     class FileMachine(BackendMachine):
         location_of_run = staticmethod(lambda: str(root / f"s{next(_workspaces)}.json"))
@@ -141,3 +140,34 @@ def test_apply_machine_on_postgresql(pg_url: str) -> None:
         )
 
     run_state_machine_as_test(DatabaseMachine, settings=_settings("10"))
+
+
+@pytest.mark.parametrize("backend", ["file", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_killed_runs_recover_through_each_backend(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Scripted, so that every run checks recovery: a kill right after a committed create
+    (its answer never recorded), one before a create, then clean runs: one model per name,
+    state == live, no open intent."""
+    location = (
+        str(tmp_path / "s.json")
+        if backend == "file"
+        else state_location.with_workspace(request.getfixturevalue("pg_url"), "w")
+    )
+    api = FakeApi()
+    manifests = {"m-a": (1, "s"), "m-b": (1, "s"), "m-c": (1, "s")}
+    state, died = run_apply_on(location, api, manifests, prune=False, faults=["ok", "crash-after"])
+    assert died and "m-a" in state.entries and "m-b" in state.intents  # the intent survived
+    state, died = run_apply_on(location, api, manifests, prune=False, faults=["crash-before"])
+    assert died
+    state, died = run_apply_on(
+        location, api, {**manifests, "m-a": (2, "s")}, prune=False, faults=[]
+    )
+    assert not died and not state.intents
+    live = {
+        m.model_name: m.model_id for m in api.models.values() if m.status != "MODEL_STATUS_DELETED"
+    }
+    assert {n: e.model_id for n, e in state.entries.items()} == live
+    assert sorted(live) == ["m-a", "m-b", "m-c"]
+    assert [r.model_name for r in api.deploy_calls].count("m-b") == 1  # found, not redeployed
+    assert state.entries["m-a"].spec["gpuCount"] == 2

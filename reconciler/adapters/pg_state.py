@@ -183,6 +183,12 @@ class PgBacking:
     def journal(self) -> PgJournal:
         return self._journal
 
+    @property
+    def settles_every_record(self) -> bool:
+        # A row not yet sent lives only in this process: every returned ID is committed
+        # (group-committed with the other workers' rows) before its entry moves on.
+        return True
+
     def exists(self) -> bool:
         row = self._conn.execute(
             "SELECT document IS NOT NULL FROM tensormesh_workspaces WHERE id = %s",

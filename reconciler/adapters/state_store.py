@@ -45,6 +45,12 @@ class Backing(Protocol):
 
     @property
     def journal(self) -> JournalPort: ...
+    @property
+    def settles_every_record(self) -> bool:
+        """True when a record written without waiting would not survive a kill of this
+        process (it is only in its memory), so `record` must wait for it anyway."""
+        ...
+
     def exists(self) -> bool: ...
     def save(self, state: State) -> None: ...
     def note_run(self, **facts: Any) -> None: ...
@@ -60,6 +66,10 @@ class _FileBacking:
     @property
     def journal(self) -> JournalPort:
         return self._journal
+
+    @property
+    def settles_every_record(self) -> bool:
+        return False  # a written line is in the OS: only a power cut can lose it unsynced
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -175,7 +185,7 @@ class StateStore:
             last = self._journal.write_many(records)
             first = last - len(records) + 1
             self._pending.extend(zip(range(first, last + 1), records, strict=True))
-        if wait:
+        if wait or self._backing.settles_every_record:
             self._settle(last)
 
     def flush(self) -> None:
