@@ -18,6 +18,11 @@ from reconciler.adapters.pg_schema import LOCK_CLASS
 from reconciler.core.errors import StateLockedError
 
 _POLL_SECONDS = 0.1
+_KEEPALIVES = (
+    ("tcp_keepalives_idle", 30),
+    ("tcp_keepalives_interval", 10),
+    ("tcp_keepalives_count", 3),
+)
 
 
 class PgLock:
@@ -40,6 +45,10 @@ class PgLock:
         conn = pg_connect.connect(self.url)
         deadline = time.monotonic() + self.timeout
         try:
+            # A cut network: the server ends this session (and so the lock) after about a
+            # minute of unanswered keepalives, instead of the OS default of two hours.
+            for setting, value in _KEEPALIVES:
+                conn.execute(f"SET {setting} = {value}")
             while not self._try(conn):
                 if time.monotonic() >= deadline:
                     raise StateLockedError(
