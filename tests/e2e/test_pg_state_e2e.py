@@ -361,3 +361,23 @@ def test_a_file_state_works_without_the_driver(tmp_path):
     )
     assert result.returncode == 2, result.stderr
     assert "1 to create" in result.stdout
+
+
+def test_reconcile_corrects_under_the_workspace_lock_and_is_in_history(
+    slow_sandbox, pg_url, tmp_path
+):
+    folder = tmp_path / "m"
+    write_manifest(folder, "rc-a")
+    env = slow_sandbox.env
+    assert cli(["apply", str(folder), "--state", pg_url, "--no-wait"], env).returncode == 0
+    gone = state_store.read_state(f"{pg_url}#default").entries["rc-a"].model_id
+    slow_sandbox.delete_model(gone)
+    healed = cli(["reconcile", str(folder), "--state", pg_url, "--once", "--output", "json"], env)
+    assert healed.returncode == 0, healed.stderr
+    now = state_store.read_state(f"{pg_url}#default").entries["rc-a"].model_id
+    assert now != gone and live_ids(slow_sandbox, ["rc-a"]) == {"rc-a": now}
+    newest = json.loads(
+        cli(["state", "history", "--state", pg_url, "--output", "json", "--limit", "1"], env).stdout
+    )[0]
+    assert newest["command"] == "reconcile"
+    assert [(o["name"], o.get("modelId")) for o in newest["outcomes"]] == [("rc-a", now)]
