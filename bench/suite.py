@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench import bare_client, runner, workload
+from bench import bare_client, bench_service, runner, workload
 from bench.results import Result
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
@@ -218,6 +218,7 @@ def run_size(
         results = offline_steps(work, settings)
         if api:
             results += api_steps(work, settings, scratch)
+            results += bench_service.service_steps(n, settings.api_rounds, scratch)
         if postgres and api:
             from bench import bench_pg
 

@@ -18,11 +18,13 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from reconciler import workers
+from reconciler import failure_logs, workers
 from reconciler.apply_shared import INTENTS_AHEAD, IntentsAhead, ListedByName, Shared
+from reconciler.core import drift
 from reconciler.core.errors import (
     ApiConflictError,
     ApiError,
+    ApiMalformedError,
     ApiRateLimitedError,
     ApiServerError,
     ApiTimeoutError,
@@ -52,7 +54,7 @@ from reconciler.core.spec import fingerprint_secret, live_differences, spec_dige
 log = logging.getLogger("reconciler.apply")
 # Errors after which a create may or may not have happened: only a lookup tells. A 409 is
 # not one of them: it is a definite answer (our create did not happen; the name is held).
-UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError)
+UNCLEAR = (ApiTimeoutError, ApiUnreachableError, ApiServerError, ApiMalformedError)
 # A 429 is a refusal (nothing created); it is retried only after a lookup by name.
 MAX_RATE_LIMITED_ATTEMPTS = 4
 
@@ -497,7 +499,7 @@ def _wait_until_up(
                     outcome,
                     result="failed",
                     status=live.status,
-                    reason=f"model became {live.status}{_events(live)}",
+                    reason=f"model became {live.status}{_why_failed(context, live, outcome)}",
                 )
                 del pending[name]
         if not pending:
@@ -518,7 +520,16 @@ def _wait_until_up(
 
 
 def _is_failed(status: str) -> bool:
-    return status == STATUS_DELETED or "FAIL" in status or "ERROR" in status
+    return status == STATUS_DELETED or drift.is_failed_status(status)
+
+
+def _why_failed(context: ApplyContext, live: LiveModel, outcome: EntryOutcome) -> str:
+    """The deployment's latest log lines; its events when the API has no logs."""
+    if live.status == STATUS_DELETED:
+        return _events(live)
+    user = outcome.user_id or context.users.default()
+    lines = failure_logs.read_failure_logs(context.api, live, user_id=user)
+    return failure_logs.describe(lines) if lines else _events(live)
 
 
 def _events(live: LiveModel) -> str:

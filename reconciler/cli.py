@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "show": ("show", "Print a saved plan file."),
     "reconcile": ("reconcile", "Detect drift against the live API and correct it."),
     "state": ("state", "Inspect and edit the recorded state."),
+    "adopt": ("adopt", "Write manifests for running models and record them as owned."),
     "sandbox": ("sandbox", "Run the local Tensormesh control plane (for demos and tests)."),
 }
 
@@ -74,9 +75,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         return EXIT_ERROR
+    except click.UsageError as exc:
+        # Usage errors exit 1, never click's 2: 2 means "changes" to pipelines. One line
+        # (click's own display adds the usage and a hint), pointing at the command's help.
+        where = exc.ctx.command_path if exc.ctx is not None else "tensormesh-reconciler"
+        click.echo(f"error: {_one_line(exc.format_message())} (see `{where} --help`)", err=True)
+        return EXIT_ERROR
     except click.ClickException as exc:
-        # Usage errors exit 1, never click's 2: 2 means "changes" to pipelines.
-        exc.show()
+        click.echo(f"error: {_one_line(exc.format_message())}", err=True)
         return EXIT_ERROR
     except ReconcilerError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -99,6 +105,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(result, int):
         return result
     return EXIT_OK
+
+
+def _one_line(text: str) -> str:
+    # A flag's value may hold a line break; the message stays one line and shows it escaped.
+    return " ".join(text.replace("\r", "\\r").splitlines())
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from reconciler import checkout as git_checkout
 from reconciler import heap
 from reconciler.adapters import manifest_files, secrets, state_store
 from reconciler.apply import (
@@ -31,6 +32,8 @@ from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
 
 ApiFactory = Callable[[], ModelsApi]
+# Runs after a changed state was saved, while the lock is still held: the git write-back.
+Publish = Callable[[ApplyResult], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +125,15 @@ def run_apply(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
-    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    """Plan under the state lock, then carry it out, recording each outcome durably.
+
+    `checkout`: the manifests' git checkout, refused when stale and recorded as the
+    revision. `publish` runs after the save, still under the lock. `vet` sees the plan
+    before any call that changes anything and may refuse it by raising (the cost check)."""
     env = os.environ if env is None else env
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
@@ -132,20 +142,39 @@ def run_apply(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         if orphan_intents(state, {model.name for model in desired}):
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env)
         plan_run = PlanRun(desired, state, plan)
         # The audit history (PostgreSQL) says what was meant, even after a crash.
-        store.note_run(plan=plan, manifests=tuple(paths))
-        if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)  # what is about to happen, before the first call
-        result = execute(
-            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+        store.note_run(
+            plan=plan, manifests=tuple(paths), revision=git_checkout.recorded_revision(checkout)
         )
-        store.note_run(result=result)
-        return ApplyRun(plan_run, result, store.commit())
+        if not plan.has_work:
+            result = quiet_result(plan)
+        else:
+            vet(plan)
+            show_plan(plan)  # what is about to happen, before the first call
+            result = execute(
+                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+            )
+            store.note_run(result=result)
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
+
+
+def _save(
+    store: state_store.StateStore,
+    result: ApplyResult,
+    checkout: git_checkout.Checkout | None,
+    publish: Publish | None,
+) -> bool:
+    """Fold the journal into the state file, then publish it before the lock is released:
+    a write-back after the release raced other writers of this clone's state."""
+    written = store.commit(revision=git_checkout.recorded_revision(checkout))
+    if written and publish is not None:
+        publish(result)
+    return written
 
 
 def _settle(
@@ -155,8 +184,8 @@ def _settle(
     env: Mapping[str, str],
 ) -> State:
     """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
-    store.ensure_on_disk()
-    with connected(connect) as api:
+    with connected(connect) as api:  # a bad token or URL is refused before anything is written
+        store.ensure_on_disk()
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         wanted = {model.name for model in desired}
         settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
@@ -178,8 +207,9 @@ def execute(
     secret_values = secrets.resolve_secrets(needed, env)
     # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
     # or a full disk at any later point: on a first apply they exist only in memory so far.
-    store.ensure_on_disk()
+    # Connecting makes no call; a bad token or URL is refused before anything is written.
     with connected(connect) as api:
+        store.ensure_on_disk()
         state = store.state
         users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
         if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
@@ -198,7 +228,12 @@ def execute(
             lineage=state.lineage,
             open_intents=dict(state.intents),
         )
-        return apply_plan(plan, context, options)
+        # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
+        return apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds))
+
+
+def _nap(stop: threading.Event, seconds: float) -> None:
+    stop.wait(seconds)
 
 
 def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:
@@ -224,6 +259,9 @@ def run_saved_plan(
     show_plan: Callable[[Plan], None] = lambda plan: None,
     lock_timeout: float = 60.0,
     env: Mapping[str, str] | None = None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
+    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
@@ -240,6 +278,7 @@ def run_saved_plan(
         state_path, command="apply", lock_timeout=lock_timeout
     ) as store:
         state = store.state
+        git_checkout.check_fresh(checkout, state, command="apply")
         # Checked under the lock: nobody can move the state between this check and the calls.
         why = saved_plan.describe_staleness(saved, state)
         if why is not None:
@@ -249,12 +288,14 @@ def run_saved_plan(
             )
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
-        store.note_run(plan=plan)
+        store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
         if not plan.has_work:
-            return ApplyRun(plan_run, quiet_result(plan), store.commit())
-        show_plan(plan)
-        result = execute(
-            plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
-        )
-        store.note_run(result=result)
-        return ApplyRun(plan_run, result, store.commit())
+            result = quiet_result(plan)
+        else:
+            vet(plan)
+            show_plan(plan)
+            result = execute(
+                plan, store, options=options, connect=connect, stop=stop, progress=progress, env=env
+            )
+            store.note_run(result=result)
+        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

@@ -16,16 +16,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reconciler import heap, pipeline
+from reconciler import checkout as git_checkout
+from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
-from reconciler.core import correct, metrics, record
-from reconciler.core.drift import Drift, detect_drift
+from reconciler.core import budget, correct, metrics, record
+from reconciler.core.drift import Drift, DriftKind, detect_drift
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
+from reconciler.core.pricing import PriceList
+from reconciler.core.spend import Spend, live_spend
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -39,6 +42,15 @@ class PassOptions:
     # lock for the whole boot, and the next pass sees a model that failed to start anyway.
     apply: ApplyOptions = field(default_factory=lambda: ApplyOptions(wait=False))
     lock_timeout: float = 60.0
+    pull: bool = False  # `git pull --ff-only` before each pass
+    # The git write-back of a pass that changed the state, run under the state lock.
+    publish: pipeline.Publish | None = None
+    cost: costing.CostOptions = field(default_factory=costing.CostOptions)
+    # `--git`: fetch and check out the revision to reconcile (reconciler/git_source.py),
+    # given the state path; replaces finding the checkout and --pull.
+    source: Callable[[str], git_checkout.Checkout] | None = None
+    # `--serve`: shown what each pass saw and did (the status page); must not raise.
+    observe: Callable[[Refresh, ApplyResult | None], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +73,35 @@ def fetch_live(
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
-    for user in sorted(wanted or {users.default()}):
-        live.extend(api.list_models(user))
+    # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
+    # collector would otherwise scan again and again while they are parsed (heap.py).
+    with heap.building_long_lived():
+        for user in sorted(wanted or {users.default()}):
+            live.extend(api.list_models(user))
     return tuple(live)
+
+
+def with_failure_logs(
+    api: ModelsApi,
+    drift: Sequence[Drift],
+    live: Sequence[LiveModel],
+    *,
+    user_id: str | None,
+) -> tuple[Drift, ...]:
+    """`drift` with each failed model's latest deployment logs: one call per failed model
+    (`user_id` when the live model names no user).
+
+    Logs only explain: a call that fails leaves that item without logs, never the pass.
+    """
+    by_id = {model.model_id: model for model in live}
+    out = []
+    for item in drift:
+        model = by_id.get(item.live_model_id or "")
+        if item.kind is DriftKind.FAILED and model is not None and model.deployment_id:
+            lines = failure_logs.read_failure_logs(api, model, user_id=user_id)
+            item = replace(item, logs=lines)
+        out.append(item)
+    return tuple(out)
 
 
 def refresh_against(
@@ -73,11 +111,16 @@ def refresh_against(
     prune: bool,
     connect: pipeline.ApiFactory,
     env: Mapping[str, str],
+    logs: bool = True,
 ) -> Refresh:
-    """Fetch live models, detect drift and fold it into the plan (pure after the fetch)."""
+    """Fetch live models, detect drift and fold it into the plan (pure after the fetch);
+    with `logs`, failed drift also carries the deployments' latest log lines."""
     with pipeline.connected(connect) as api:
         live = fetch_live(api, desired, state, env)
-    drift = detect_drift(desired, state, live)
+        drift = detect_drift(desired, state, live)
+        if logs:
+            user = env.get("TENSORMESH_USER_ID") or None
+            drift = with_failure_logs(api, drift, live, user_id=user)
     plan = pipeline.plan_against(desired, state, prune=prune, env=env)
     return Refresh(
         tuple(desired), state, live, drift, correct.correction_plan(plan, drift, desired)
@@ -87,8 +130,12 @@ def refresh_against(
 def refresh_plan(
     run: pipeline.PlanRun, *, prune: bool, connect: pipeline.ApiFactory, env: Mapping[str, str]
 ) -> Plan:
-    """`plan --refresh`: the plan with live drift folded in; writes nothing."""
-    return refresh_against(run.desired, run.state, prune=prune, connect=connect, env=env).plan
+    """`plan --refresh`: the plan with live drift folded in; writes nothing (and reads no
+    logs: a plan shows none)."""
+    seen = refresh_against(
+        run.desired, run.state, prune=prune, connect=connect, env=env, logs=False
+    )
+    return seen.plan
 
 
 def run_pass(
@@ -101,12 +148,24 @@ def run_pass(
     stop: threading.Event,
     env: Mapping[str, str],
 ) -> PassReport:
-    """One pass; a failure (bad manifests, API down, lock held) becomes the report's error."""
+    """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
+    becomes the report's error."""
     seen: Refresh | None = None
+    spend: Spend | None = None
+    revision: str | None = None  # reported in --git mode: the revision this pass reconciles
     try:
+        if options.source is not None:
+            checkout: git_checkout.Checkout | None = options.source(state_path)
+            revision = git_checkout.recorded_revision(checkout)
+        else:
+            checkout = git_checkout.find_checkout(paths, state_path)
+        if options.pull:
+            checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
             state = state_store.read_state(state_path)
+        # Before any call: a clone behind the state would undo newer work when correcting.
+        git_checkout.check_fresh(checkout, state, command="reconcile")
         seen = refresh_against(
             desired,
             state,
@@ -114,18 +173,45 @@ def run_pass(
             connect=connect,
             env=env,
         )
+        # One pricing read per pass: the live spend now, and the corrections' cost below.
+        prices = costing.load_prices(options.cost, connect)
+        spend = live_spend(seen.state, seen.live, prices)
         if options.detect_only or stop.is_set() or not seen.plan.has_work:
-            return _report(number, seen, None, options, interrupted=stop.is_set())
-        seen, result = _correct(
-            seen, state_path, options=options, connect=connect, stop=stop, env=env
+            _observe(options, seen, None)
+            report = _report(number, seen, None, options, interrupted=stop.is_set())
+            return replace(report, spend=spend, revision=revision)
+        seen, result, published = _correct(
+            seen,
+            state_path,
+            options=options,
+            connect=connect,
+            stop=stop,
+            env=env,
+            checkout=checkout,
+            prices=prices,
         )
-        return _report(number, seen, result, options, interrupted=stop.is_set())
+        _observe(options, seen, result)
+        report = replace(
+            _report(number, seen, result, options, interrupted=stop.is_set()),
+            spend=spend,
+            revision=revision,
+        )
+        # Corrections made and recorded, but not pushed: report both.
+        return report if published is None else replace(report, error=published)
     except ReconcilerError as exc:
         if seen is None:
-            return PassReport(number, detect_only=options.detect_only, error=str(exc))
+            return PassReport(
+                number, detect_only=options.detect_only, error=str(exc), revision=revision
+            )
         # Keep what detection found: the drift is still worth reporting.
+        _observe(options, seen, None)
         report = _report(number, seen, None, options, interrupted=stop.is_set())
-        return replace(report, error=str(exc))
+        return replace(report, error=str(exc), spend=spend, revision=revision)
+
+
+def _observe(options: PassOptions, seen: Refresh, result: ApplyResult | None) -> None:
+    if options.observe is not None:
+        options.observe(seen, result)
 
 
 def _correct(
@@ -136,10 +222,14 @@ def _correct(
     connect: pipeline.ApiFactory,
     stop: threading.Event,
     env: Mapping[str, str],
-) -> tuple[Refresh, ApplyResult | None]:
+    checkout: git_checkout.Checkout | None,
+    prices: PriceList | str = costing.NO_SOURCE,
+) -> tuple[Refresh, ApplyResult | None, str | None]:
+    """Correct under the lock; also returns why publishing the state failed, if it did."""
     with state_store.StateStore.open(
         state_path, command="reconcile", lock_timeout=options.lock_timeout
     ) as store:
+        git_checkout.check_fresh(checkout, store.state, command="reconcile")
         if not record.same_content(store.state, seen.state):
             # Someone applied between our look and the lock: look again at what they wrote,
             # so we never "heal" an entry from a stale recorded model ID.
@@ -149,6 +239,9 @@ def _correct(
             )
         result = None
         if seen.plan.has_work and not stop.is_set():
+            # Before any call that changes anything: feasibility and --max-hourly-increase.
+            estimate = costing.price_plan(seen.plan, options.cost, prices)
+            budget.check_budget(estimate, options.cost.max_hourly_increase)
             result = pipeline.execute(
                 seen.plan,
                 store,
@@ -158,9 +251,17 @@ def _correct(
                 progress=_log_progress,
                 env=env,
             )
-            store.note_run(plan=seen.plan, result=result)
-        store.commit()
-    return seen, result
+            store.note_run(
+                plan=seen.plan, result=result, revision=git_checkout.recorded_revision(checkout)
+            )
+        written = store.commit(revision=git_checkout.recorded_revision(checkout))
+        failure = None
+        if written and result is not None and options.publish is not None:
+            try:
+                options.publish(result)
+            except ReconcilerError as exc:
+                failure = str(exc)
+    return seen, result, failure
 
 
 def _report(
@@ -253,6 +354,8 @@ def _log_pass(report: PassReport, duration: float) -> None:
         }
         if item.reason:
             fields["reason"] = item.reason
+        if item.drift.logs:
+            fields["logs"] = " | ".join(item.drift.logs)
         log.warning(
             "drift found: %s is %s",
             item.drift.name,

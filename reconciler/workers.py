@@ -52,7 +52,8 @@ def run_all(
                 return
 
     pool = [
-        threading.Thread(target=work, name=f"{name}-{number}")
+        # Daemons: a thread still blocked in a call cut by SIGTERM must not hold the exit.
+        threading.Thread(target=work, name=f"{name}-{number}", daemon=True)
         for number in range(max(1, min(threads, len(jobs))))
     ]
     for thread in pool:

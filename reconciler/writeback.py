@@ -1,15 +1,19 @@
 """Write-back after apply: commit the state file (only that file) and optionally push it.
 
 Workflow level: decides the commit message from the apply result and drives the git adapter.
-Prints nothing; never commits when the state did not change, never force-pushes.
+Runs while the caller still holds the state lock, so nothing in this clone writes the state
+between the save, the commit, the rebase and the push. Prints nothing; never commits when
+the state did not change, never force-pushes, never stashes.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from reconciler.adapters import state_file, state_location
 from reconciler.adapters.git_repo import GitRepo, PushOutcome
+from reconciler.core.errors import GitError, UsageError
 from reconciler.core.outcome import ApplyResult
 
 SKIP_CI = "[skip ci]"
@@ -25,6 +29,7 @@ class WritebackOptions:
     prefix: str = DEFAULT_PREFIX
     skip_ci: bool = True
     push_attempts: int = 3
+    verb: str = "apply"  # the command named in the subject
 
     @property
     def enabled(self) -> bool:
@@ -38,7 +43,7 @@ class WritebackResult:
 
 
 def commit_message(
-    result: ApplyResult, *, prefix: str = DEFAULT_PREFIX, skip_ci: bool = True
+    result: ApplyResult, *, prefix: str = DEFAULT_PREFIX, skip_ci: bool = True, verb: str = "apply"
 ) -> str:
     """Subject `tensormesh: apply 2 created, 1 replaced [skip ci]`; one body line per entry.
 
@@ -46,7 +51,7 @@ def commit_message(
     """
     counts = result.counts()
     parts = [f"{counts[key]} {key}" for key in _CHANGED if counts.get(key)]
-    subject = f"{prefix.strip()} apply {', '.join(parts) or 'state updated'}".strip()
+    subject = f"{prefix.strip()} {verb} {', '.join(parts) or 'state updated'}".strip()
     if result.interrupted:
         subject += " (interrupted)"
     if skip_ci:
@@ -66,31 +71,67 @@ def commit_message(
 
 
 def prepare(state_path: str, options: WritebackOptions) -> GitRepo | None:
-    """Check before applying that the write-back can work: a work tree, an identity and,
-    for --push, a branch. Failing after the deploys would leave IDs uncommitted."""
+    """Check before applying that the write-back can work: a work tree, an identity, a
+    state file git does not ignore and, for --push, a branch with somewhere to push it and no
+    other changes in the way of a rebase. Failing after the deploys would leave IDs
+    uncommitted."""
     if not options.enabled:
         return None
-    from reconciler.adapters import state_location
-    from reconciler.core.errors import UsageError
-
     if state_location.is_database(state_path):
         raise UsageError(
             "--commit/--push write a state file back to git; a PostgreSQL state is saved in "
             "the database already, so leave them out"
         )
-    repo = GitRepo.find(Path(state_path).resolve().parent)
+    path = Path(state_path).resolve()
+    repo = GitRepo.find(path.parent)
     repo.identity()
+    if repo.is_ignored(path):
+        raise GitError(
+            f"git ignores the state file {state_path} (see `git check-ignore -v "
+            f"{state_path}`), so --commit/--push could not commit it; remove it from "
+            ".gitignore, or drop --commit/--push"
+        )
     if options.push:
-        repo.current_branch()
+        repo.check_remote(repo.push_target().remote)  # also refuses a detached HEAD
+        state_relative = repo.relative(path)
+        others = [p for p in repo.changed_paths() if p != state_relative]
+        if others:
+            raise GitError(
+                f"--push may have to rebase onto the remote, and {len(others)} other tracked "
+                f"file(s) have uncommitted changes ({', '.join(sorted(others)[:3])}); commit "
+                "or stash them first (the reconciler never stashes), or drop --push"
+            )
     return repo
 
 
 def write_back(
     repo: GitRepo, state_path: str, result: ApplyResult, options: WritebackOptions
 ) -> WritebackResult:
-    """Commit the state file if it changed, then push if asked; a no-op apply commits nothing."""
-    message = commit_message(result, prefix=options.prefix, skip_ci=options.skip_ci)
-    commit = repo.commit_file(Path(state_path), message)
+    """Commit the state file if it changed, then push if asked; a no-op apply commits nothing.
+
+    Call it with the state lock held."""
+    message = commit_message(
+        result, prefix=options.prefix, skip_ci=options.skip_ci, verb=options.verb
+    )
+    path = Path(state_path)
+    commit = repo.commit_file(path, message)
     if commit is None or not options.push:
         return WritebackResult(commit)
-    return WritebackResult(commit, repo.push(attempts=options.push_attempts))
+    pushed = repo.push(
+        attempts=options.push_attempts,
+        state_path=path,
+        after_rebase=lambda: _keep_revision_reachable(repo, path),
+    )
+    return WritebackResult(repo.head() or commit, pushed)
+
+
+def _keep_revision_reachable(repo: GitRepo, path: Path) -> None:
+    """After a rebase, the commit the state names may have been rewritten (a local manifest
+    commit replayed on the remote's): name the rebased state commit's parent instead, which
+    holds everything the state was applied from, so every up-to-date clone accepts it."""
+    state = state_file.read_state_file(path)
+    if state.revision is None or repo.contains(state.revision):
+        return
+    parent = repo.run("rev-parse", "HEAD^").stdout.strip()
+    state_file.save_state(path, replace(state, revision=parent))
+    repo.amend_file(path)

@@ -70,6 +70,10 @@ class DyingApi:
         self._alive()
         self.inner.delete_model(user_id, model_id)
 
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        self._alive()
+        return self.inner.deployment_logs(user_id, deployment_id, limit=limit)
+
     def deploy_model(self, request: DeployRequest) -> LiveModel:
         self._alive()
         fault = self.faults.pop(0) if self.faults else "ok"

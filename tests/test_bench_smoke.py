@@ -20,6 +20,8 @@ STEPS = {
     "plan 1% changed",
     "apply N creates",
     "reconcile --once --detect-only",
+    "reconcile pass, N live (one list call)",
+    "reconcile pass with --serve",
 }
 PG_STEPS = {"plan no-op, PostgreSQL state", "apply N creates, PostgreSQL state"}
 

@@ -1,36 +1,44 @@
 """The control-plane adapter: the ModelsApi port over httpx, shared by every apply worker.
 
 Translates HTTP outcomes into the project's errors and retries reads and deletes only;
-a deploy is sent exactly once. No secret (token, request secrets, returned apiKey)
-ever reaches a message, repr or log.
+a deploy is sent exactly once. No secret (token, request secrets, any apiKey returned
+in this run) ever reaches a message, repr or log, and no server text is shown with its
+control characters. `abort()` ends every call at once when the run is interrupted.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
+import json as jsonlib
 import logging
+import math
 import os
 import random
 import socket
+import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
 
 from reconciler import __version__
-from reconciler.adapters import live_model, retry
-from reconciler.adapters.http_transport import KeepAliveTransport
+from reconciler.adapters import endpoint, http_settings, live_model, retry, token_source
+from reconciler.adapters.http_transport import AnswerRefused, BoundedTransport, KeepAliveTransport
 from reconciler.adapters.limiter import CircuitBreaker, SharedLimiter
 from reconciler.adapters.retry import RetryPolicy
+from reconciler.adapters.token_source import TokenSource
 from reconciler.core import named
 from reconciler.core.errors import (
     ApiAuthError,
     ApiConflictError,
     ApiError,
+    ApiInterruptedError,
     ApiInvalidError,
+    ApiMalformedError,
     ApiNotFoundError,
     ApiRateLimitedError,
     ApiServerError,
@@ -40,7 +48,7 @@ from reconciler.core.errors import (
 )
 from reconciler.core.model import DeployRequest, LiveModel
 
-TOKEN_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN"  # noqa: S105 - a variable name, not a secret
+TOKEN_ENV = token_source.TOKEN_ENV
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
 RETRY_BUDGET_ENV = "TENSORMESH_RETRY_BUDGET"
 DEFAULT_BASE_URL = "https://api.tensormesh.ai"
@@ -55,6 +63,10 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
 }
 _MAX_SERVER_MESSAGE = 500
 _REDACTED = "[redacted]"
+_MAX_LOCATION = 200
+# Deeper JSON than this is no Model: refuse it before json's recursion limit does.
+_MAX_DEPTH = 64
+_CONTAINERS = (dict, list)  # what json builds besides scalars
 
 
 class HttpModelsApi:
@@ -68,20 +80,27 @@ class HttpModelsApi:
         self,
         client: httpx.Client,
         *,
-        token: str,
+        token: str | TokenSource,
         policy: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         breaker: CircuitBreaker | None = None,
         limiter: SharedLimiter | None = None,
+        transports: Sequence[httpx.BaseTransport] = (),
     ) -> None:
         self._client = client
-        self._token = token
+        self._tokens = token_source.StaticToken(token) if isinstance(token, str) else token
         self._policy = policy or RetryPolicy()
-        self._sleep = sleep
+        self._aborted = threading.Event()
+        # The real sleep wakes up on abort(): a stopped run must not sit out a backoff.
+        self._sleep = self._abortable_sleep if sleep is time.sleep else sleep
         self._clock = clock
         self._breaker = breaker or CircuitBreaker(clock=clock)
-        self._limiter = limiter or SharedLimiter(clock=clock, sleep=sleep)
+        self._limiter = limiter or SharedLimiter(clock=clock, sleep=self._sleep)
+        self._transports = tuple(transports)
+        # Every apiKey the API returned in this run: scrubbed from any later server text.
+        self._returned_keys: set[str] = set()
+        self._keys_lock = threading.Lock()
         # Merged with the base URL once, not on every call (URL parsing was a tenth of the
         # client's CPU per deploy).
         self._models_url = self._absolute("/v1/models")
@@ -92,6 +111,17 @@ class HttpModelsApi:
 
     def close(self) -> None:
         self._client.close()
+
+    def abort(self) -> None:
+        """End every call now, from any thread: new calls raise ApiInterruptedError, calls
+        waiting to retry wake up, and answers being read are cut (their outcome unknown)."""
+        self._aborted.set()
+        for transport in self._transports:
+            abort = getattr(transport, "abort", transport.close)
+            abort()
+
+    def _abortable_sleep(self, seconds: float) -> None:
+        self._aborted.wait(seconds)
 
     def __enter__(self) -> HttpModelsApi:
         return self
@@ -108,12 +138,17 @@ class HttpModelsApi:
 
     def whoami(self) -> str:
         call = "GET /auth/profile (who am I)"
-        body = self._json(call, self._send("GET", self._profile_url, call=call, retried=True))
+        response = self._send("GET", self._profile_url, call=call, retried=True)
+        body = self._json(call, response)
         user = body.get("user")
         user_id = (user.get("id") or user.get("userId")) if isinstance(user, Mapping) else None
-        if not isinstance(user_id, str) or not user_id:
+        try:
+            plain = live_model.plain_id(user_id, "user.id", call=call)
+        except ApiMalformedError as exc:
+            raise self._malformed(call, response, exc.detail) from None
+        if plain is None:
             raise ApiError(call, detail="the profile has no user id; set TENSORMESH_USER_ID")
-        return user_id
+        return plain
 
     def list_models(self, user_id: str) -> list[LiveModel]:
         call = f"GET /v1/models (list models of user {user_id})"
@@ -160,6 +195,38 @@ class HttpModelsApi:
     def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
         return named.model_named(self.list_models(user_id), model_name)
 
+    def read_json(
+        self, path: str, *, call: str, params: Mapping[str, str] | None = None
+    ) -> Mapping[str, Any]:
+        """A retried GET of any read-only call (billing, pricing): its JSON object body."""
+        response = self._send("GET", self._absolute(path), call=call, params=params, retried=True)
+        return self._json(call, response)
+
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        path = "/v1/observability/deployments/" + urllib.parse.quote(deployment_id, safe="")
+        call = f"GET {path}/logs (deployment logs)"
+        params = {"userId": user_id, "limit": str(limit), "direction": "LOG_DIRECTION_BACKWARD"}
+        try:
+            response = self._send(
+                "GET", self._absolute(path + "/logs"), call=call, params=params, retried=True
+            )
+        except ApiNotFoundError:
+            return ()  # an API without the endpoint (or a deployment already gone)
+        except ApiError as exc:
+            if exc.status == 501:
+                return ()  # an older API: grpc-gateway's "not implemented"
+            raise
+        body = self._json(call, response)
+        entries = body.get("logs")
+        if entries is None:
+            entries = []  # an empty list is a zero value: may be missing or null
+        if not isinstance(entries, list):
+            raise self._malformed(call, response, "`logs` is not a list")
+        hidden = self._hidden(self._tokens.known())
+        lines = [_log_line(entry, hidden) for entry in entries[:limit]]
+        # Asked newest first, so that `limit` keeps the latest; shown oldest first.
+        return tuple(line for line in reversed(lines) if line)
+
     # -- sending ----------------------------------------------------------------
 
     def _absolute(self, path: str) -> httpx.URL:
@@ -178,10 +245,15 @@ class HttpModelsApi:
         json: Any = None,
         secrets: Iterable[str] = (),
     ) -> httpx.Response:
-        hidden = (self._token, *secrets)
+        secrets = tuple(secrets)
         started = self._clock()
         attempt = 0
+        renewed = False
         while True:
+            token = self._tokens.current()  # one stat: a rotated token file is picked up
+            hidden = (*self._tokens.known(), *secrets)
+            if self._aborted.is_set():
+                raise ApiInterruptedError(call, detail="the run was stopped; not sent")
             self._breaker.check(call)
             self._limiter.acquire()
             cause: Exception | None = None
@@ -192,17 +264,33 @@ class HttpModelsApi:
                     url,
                     params=params,
                     json=json,
-                    headers={"Authorization": f"Bearer {self._token}"},
+                    headers={"Authorization": f"Bearer {token}"},
                 )
             except httpx.HTTPError as exc:
+                if self._aborted.is_set():
+                    raise ApiInterruptedError(
+                        call,
+                        detail="the run was stopped while waiting for the answer; outcome unknown",
+                    ) from None
                 cause = exc
-                error = _transport_error(call, exc, hidden)
+                error = _transport_error(call, exc, self._hidden(hidden))
             else:
                 if response.is_success:
                     self._breaker.record_success()
                     return response
+                if response.status_code == 401:
+                    self._tokens.count_refusal()
+                if response.status_code == 401 and not renewed:
+                    renewed = True
+                    # A 401 is a definite refusal: nothing was done, so even a deploy may be
+                    # sent once more, with a token that changed since (a rotated file).
+                    if self._tokens.renew(token) is not None:
+                        _log.info("%s: token refused; sending again with the new one", call)
+                        continue
                 retry_after = _retry_after(response)
-                error = _status_error(call, response, hidden, retry_after=retry_after)
+                error = _status_error(call, response, self._hidden(hidden), retry_after=retry_after)
+                if response.status_code == 401:
+                    error = _with_hint(error, self._tokens.refused_hint())
                 if response.status_code == 429 and retry_after is not None:
                     # Everyone backs off, not just this worker.
                     self._limiter.pause_for(min(retry_after, self._policy.retry_after_cap))
@@ -231,28 +319,36 @@ class HttpModelsApi:
         elif not isinstance(error, ApiRateLimitedError):
             self._breaker.record_success()  # the server answered sensibly: it is up
 
+    def _hidden(self, hidden: tuple[str, ...]) -> tuple[str, ...]:
+        with self._keys_lock:
+            return (*hidden, *self._returned_keys)
+
     def _json(self, call: str, response: httpx.Response) -> Mapping[str, Any]:
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise self._malformed(call, response, "the response is not JSON") from exc
+        why, body = parse_json(response.content)
+        if why:
+            raise self._malformed(call, response, why)
         if not isinstance(body, Mapping):
             raise self._malformed(call, response, "the response is not a JSON object")
+        keys = _returned_api_keys(body)
+        if keys:
+            with self._keys_lock:
+                self._returned_keys.update(keys)
         return body
 
     def _parse(self, call: str, response: httpx.Response, obj: Any) -> LiveModel:
         try:
             return live_model.parse_model(obj, call=call)
         except ApiError as exc:
-            raise self._malformed(call, response, exc.detail) from exc
+            raise self._malformed(call, response, exc.detail) from None
 
     @staticmethod
     def _malformed(call: str, response: httpx.Response, what: str) -> ApiError:
-        return ApiError(
+        what = what.removeprefix("malformed response: ")
+        return ApiMalformedError(
             call,
             status=response.status_code,
-            request_id=response.headers.get("x-request-id"),
-            detail=f"malformed response: {what}; is the API URL the Tensormesh control plane?",
+            request_id=_request_id(response),
+            detail=f"malformed response: {what}",
         )
 
 
@@ -265,39 +361,84 @@ def connect(
     concurrency: int = 8,
     timeout: float = 30.0,
     environ: Mapping[str, str] | None = None,
+    tokens: TokenSource | None = None,
 ) -> HttpModelsApi:
     """An HttpModelsApi for the configured control plane, pooled for `concurrency` workers.
 
-    The token comes only from TENSORMESH_CONTROL_PLANE_TOKEN, never from a flag,
-    so it stays out of shell history and process listings.
+    The token comes from the environment (token_source.from_environment: the variable, a
+    file, or `tm`'s login), never from a flag, so it stays out of shell history and process
+    listings; `tokens` passes a source a long-lived command keeps across passes.
     """
     env = os.environ if environ is None else environ
-    token = env.get(TOKEN_ENV, "").strip()
-    if not token:
-        raise UsageError(
-            f"{TOKEN_ENV} is not set: export the control plane access token "
-            "(from `tm auth login`) in that variable; it is never accepted as a flag"
-        )
-    url = (api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL).strip()
-    if not url.startswith(("http://", "https://")):
-        raise UsageError(
-            f"the control plane URL {url!r} is not an http(s) URL: fix --api-url or {BASE_URL_ENV}"
-        )
+    if tokens is None:
+        tokens = token_source.from_environment(env)
+    url = endpoint.check_url(
+        api_url or env.get(BASE_URL_ENV, "") or DEFAULT_BASE_URL,
+        source="--api-url" if api_url else BASE_URL_ENV,
+    )
     if concurrency < 1:
         raise UsageError(f"--concurrency must be at least 1, got {concurrency}")
     policy = _retry_policy(env.get(RETRY_BUDGET_ENV, "").strip())
-    client = httpx.Client(
-        base_url=url,
-        timeout=httpx.Timeout(timeout),
+    settings = http_settings.read_network_settings(env)
+    if http_settings.TIMEOUT_ENV not in env:
+        settings = dataclasses.replace(settings, timeout=timeout)
+    tls = http_settings.tls_context(settings)
+
+    def transport(proxy: str | None) -> httpx.BaseTransport:
         # One kept-alive connection per worker, so no worker opens a connection per call.
         # TCP_NODELAY: a small write must not wait for the server's delayed ACK (~40 ms).
-        transport=KeepAliveTransport(max_idle=concurrency, socket_options=NO_DELAY),
+        return _transport(proxy, settings, tls, max_idle=concurrency)
+
+    direct = transport(None)
+    mounts = {
+        pattern: None if proxy is None else transport(proxy) for pattern, proxy in settings.proxies
+    }
+    client = httpx.Client(
+        base_url=url,
+        timeout=httpx.Timeout(settings.timeout),
+        transport=direct,
+        # httpx reads no proxy variable when given a transport: its own mapping, rebuilt.
+        mounts=mounts,
         headers={
             "Accept": "application/json",
+            # Only codings the transport decodes within the size cap.
+            "Accept-Encoding": "gzip, deflate",
             "User-Agent": f"tensormesh-reconciler/{__version__}",
         },
     )
-    return HttpModelsApi(client, token=token, policy=policy)
+    transports = [direct, *(t for t in mounts.values() if t is not None)]
+    return HttpModelsApi(client, token=tokens, policy=policy, transports=transports)
+
+
+def _transport(
+    proxy: str | None,
+    settings: http_settings.NetworkSettings,
+    tls: Any,
+    *,
+    max_idle: int,
+) -> httpx.BaseTransport:
+    """The fast keep-alive transport, direct or through an http:// proxy; httpx's own for
+    other proxies (https://, socks5://), held to the same deadline and size cap."""
+    parsed = httpx.Proxy(proxy) if proxy is not None else None
+    if parsed is None or parsed.url.scheme == "http":
+        return KeepAliveTransport(
+            max_idle=max_idle,
+            socket_options=NO_DELAY,
+            ssl_context=tls,
+            deadline=settings.timeout,
+            max_body=settings.max_body,
+            proxy=parsed,
+        )
+    try:
+        inner = httpx.HTTPTransport(
+            verify=tls, proxy=parsed, limits=httpx.Limits(max_keepalive_connections=max_idle)
+        )
+    except ImportError as exc:
+        raise UsageError(
+            f"the proxy {parsed.url.scheme}://{parsed.url.host}:{parsed.url.port} needs "
+            "`pip install httpx[socks]`; or use an http:// proxy"
+        ) from exc
+    return BoundedTransport(inner, deadline=settings.timeout, max_body=settings.max_body)
 
 
 def _retry_policy(budget: str) -> RetryPolicy:
@@ -321,6 +462,9 @@ def _retry_policy(budget: str) -> RetryPolicy:
 
 def _transport_error(call: str, exc: httpx.HTTPError, hidden: Iterable[str]) -> ApiError:
     detail = _redact(f"{type(exc).__name__}: {exc}".rstrip(": "), hidden)
+    if isinstance(exc, AnswerRefused):
+        # An answer came, so for a deploy the outcome is unknown, as for any malformed one.
+        return ApiMalformedError(call, detail=f"malformed response: {exc}")
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.UnsupportedProtocol):
         return ApiUnreachableError(call, detail=f"no connection ({detail})")
     if isinstance(exc, httpx.PoolTimeout):
@@ -340,12 +484,14 @@ def _status_error(
 ) -> ApiError:
     code, message, detail = _read_error_body(response)
     status = response.status_code
+    if 300 <= status < 400:
+        detail = _redirect_detail(response)
     common: dict[str, Any] = {
         "status": status,
         "code": code,
         "server_message": _redact(message, hidden),
-        "request_id": response.headers.get("x-request-id"),
-        "detail": detail,
+        "request_id": _request_id(response),
+        "detail": _redact(detail, hidden),
     }
     if status == 429:
         return ApiRateLimitedError(call, retry_after=retry_after, **common)
@@ -353,6 +499,31 @@ def _status_error(
     if error_type is None:
         error_type = ApiServerError if status >= 500 else ApiError
     return error_type(call, **common)
+
+
+_MAX_LOG_LINE = 300
+
+
+def _log_line(entry: Any, hidden: Iterable[str]) -> str:
+    """One deployment log entry as `timestamp message`: control characters stripped, known
+    secrets (the token, every apiKey seen) scrubbed, clipped; "" when unusable."""
+    if not isinstance(entry, Mapping):
+        return ""
+    message = entry.get("message")
+    stamp = entry.get("timestamp")
+    if not isinstance(message, str) or not message.strip():
+        return ""
+    text = _redact(message, hidden).strip()
+    if isinstance(stamp, str) and stamp:
+        text = f"{live_model.clean_text(stamp)[:40]} {text}"
+    return text if len(text) <= _MAX_LOG_LINE else text[: _MAX_LOG_LINE - 1] + "…"
+
+
+def _with_hint(error: ApiError, hint: str) -> ApiError:
+    """`error` telling where the refused token came from and how to get a new one."""
+    error.hint = hint
+    error.args = (error.describe(),)
+    return error
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -364,11 +535,10 @@ def _retry_after(response: httpx.Response) -> float | None:
 def _read_error_body(response: httpx.Response) -> tuple[int | None, str, str]:
     """(grpc code, server message, fallback detail). Never returns the raw body: it may
     echo secrets."""
-    try:
-        body = response.json()
-    except ValueError:
-        kind = response.headers.get("content-type", "unknown type").split(";")[0]
-        return None, "", f"{len(response.content)}-byte non-JSON body ({kind})"
+    why, body = parse_json(response.content)
+    if why:
+        kind = live_model.clean_text(response.headers.get("content-type", "unknown type"))
+        return None, "", f"{len(response.content)}-byte non-JSON body ({kind.split(';')[0][:60]})"
     if not isinstance(body, Mapping):
         return None, "", "an error body that is not a JSON object"
     code = body.get("code")
@@ -378,11 +548,108 @@ def _read_error_body(response: httpx.Response) -> tuple[int | None, str, str]:
 
 
 def _redact(text: str, hidden: Iterable[str]) -> str:
-    # A server message could echo a submitted secret; scrub every known one.
+    # A server message could echo a submitted secret; scrub every known one, also in the
+    # escaped forms a repr or a JSON string would give it.
     for secret in hidden:
-        if secret:
-            text = text.replace(secret, _REDACTED)
-    return text
+        if not secret:
+            continue
+        for form in {secret, repr(secret)[1:-1], jsonlib.dumps(secret)[1:-1]}:
+            text = text.replace(form, _REDACTED)
+    # After scrubbing, so that a secret holding a control character is still found whole.
+    return live_model.clean_text(text)
+
+
+def parse_json(content: bytes) -> tuple[str, Any]:
+    """(why it is refused, or "", the document). Refuses what json accepts but no API
+    sends: NaN/Infinity, numbers outside int64 or float range, absurd nesting."""
+    try:
+        body = jsonlib.loads(
+            content,
+            parse_int=_int64,
+            parse_float=_finite,
+            parse_constant=_no_constant,
+        )
+    except _Refused as exc:
+        return f"the response holds {exc}", None
+    except (ValueError, RecursionError):
+        return "the response is not JSON", None
+    if _depth(body) > _MAX_DEPTH:
+        return f"the response is nested deeper than {_MAX_DEPTH} levels", None
+    return "", body
+
+
+class _Refused(ValueError):
+    pass
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20:
+        raise _Refused(f"a {len(text)}-digit integer")
+    number = int(text)
+    if not -(2**63) <= number < 2**63:
+        raise _Refused("an integer outside int64")
+    return number
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _Refused("a number outside the float range")
+    return number
+
+
+def _no_constant(text: str) -> Any:
+    raise _Refused(f"{text}, which is not JSON")
+
+
+def _depth(value: Any) -> int:
+    # Iterative: a deep document must not hit the recursion limit here either. Only
+    # containers go on the stack (a list of 20,000 models holds ~500,000 scalars): a
+    # non-empty container's scalars are one level below it, which counts the same. json
+    # builds plain dicts and lists only, so `type(...) is` is exact (and much faster).
+    deepest, stack = 1, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if level > _MAX_DEPTH:
+            break
+        kind = type(item)
+        children = item.values() if kind is dict else item if kind is list else None
+        if children:
+            below = level + 1
+            deepest = max(deepest, below)
+            stack.extend([(child, below) for child in children if type(child) in _CONTAINERS])
+    return deepest
+
+
+def _returned_api_keys(body: Any) -> set[str]:
+    """Every `apiKey` string in a response (a model, a wrapper, a list of models)."""
+    found: set[str] = set()
+    stack = [body]
+    while stack:
+        item = stack.pop()
+        if type(item) is dict:
+            key = item.get("apiKey")
+            if isinstance(key, str) and len(key) >= 4:
+                found.add(key)
+            stack.extend([value for value in item.values() if type(value) in _CONTAINERS])
+        elif type(item) is list:
+            stack.extend([value for value in item if type(value) in _CONTAINERS])
+    return found
+
+
+def _redirect_detail(response: httpx.Response) -> str:
+    location = live_model.clean_text(response.headers.get("location", ""))[:_MAX_LOCATION]
+    where = f" to {location!r}" if location else ""
+    return (
+        f"redirected{where}; redirects are not followed (a deploy is never sent twice): "
+        "set --api-url to the control plane's own URL"
+    )
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    value = response.headers.get("x-request-id")
+    return live_model.clean_text(value)[:100] if value else None
 
 
 def _is_retryable(error: ApiError) -> bool:

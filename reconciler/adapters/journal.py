@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.adapters import atomic_file, schema_paths
+from reconciler.adapters import atomic_file, schema_paths, strict_json
 from reconciler.core.errors import StateError
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import canonical_json
@@ -136,10 +136,14 @@ def read_journal(path: str | Path) -> list[JournalRecord]:
     for number, raw in enumerate(lines, start=1):
         problem: str | None
         try:
-            obj = json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            obj = strict_json.loads(text)
+            strict_json.check_depth(text, [obj], depth=1)
             problem = schema_paths.describe_violation(validator, obj)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             problem = f"not valid JSON ({exc})"
+        except strict_json.BadJson as exc:
+            problem = f"it holds {exc}"
         if problem is None:
             records.append(JournalRecord.from_json(obj))
             continue

@@ -79,9 +79,13 @@ def history_entry(
     result: ApplyResult | None = None,
     env: Mapping[str, str] | None = None,
     manifests: Sequence[str] = (),
+    revision: str | None = None,
 ) -> dict[str, Any] | None:
     """The row for a run, or None for one that neither planned nor recorded anything (a
-    `state rm` that found no entry); a no-op apply is kept: who looked, and found it so."""
+    `state rm` that found no entry); a no-op apply is kept: who looked, and found it so.
+
+    `revision`: the checkout's commit when the run knows it (the one the state records);
+    else it is looked up from the manifests' folder, the working folder or the CI."""
     if not records and plan is None:
         return None
     env = os.environ if env is None else env
@@ -89,7 +93,7 @@ def history_entry(
     return {
         "actor": current_actor(env),
         "command": command,
-        "revision": current_revision(env, manifests),
+        "revision": revision or current_revision(env, manifests),
         "summary": plan.summary() if plan is not None else None,
         "outcomes": outcomes,
     }

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import atomic_file, schema_paths
+from reconciler.adapters import atomic_file, schema_paths, strict_json
 from reconciler.core import saved_plan
 from reconciler.core.errors import PlanFileError
 from reconciler.core.saved_plan import SavedPlan
@@ -53,9 +53,13 @@ def read_plan_file(path: str | Path) -> SavedPlan:
 def parse_plan(data: bytes, *, source: str) -> SavedPlan:
     hint = "make a new plan with `tensormesh-reconciler plan PATH... --out FILE`"
     try:
-        obj: Any = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        obj: Any = strict_json.loads(text)
+        strict_json.check_depth(text, [obj], depth=1)
     except UnicodeDecodeError as exc:
         raise PlanFileError(f"plan file {source} is not UTF-8 text; {hint}") from exc
+    except strict_json.BadJson as exc:
+        raise PlanFileError(f"plan file {source} holds {exc}; {hint}") from exc
     except json.JSONDecodeError as exc:
         raise PlanFileError(
             f"plan file {source} is not valid JSON (corrupt or truncated?): {exc.msg} at line "

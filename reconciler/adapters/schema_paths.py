@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 _SOURCE_DIR = Path(__file__).resolve().parents[2] / "schemas"
 _MAX_VALUE_CHARS = 60
+# Under these keys even the names of unexpected fields are not shown.
+_SECRET_KEYS = frozenset({"secrets", "fingerprint", "hfToken", "apiKey", "token"})
 
 
 @functools.cache
@@ -48,7 +50,11 @@ def validator_for(name: str, definition: str | None = None) -> Draft202012Valida
     schema = load_schema(name)
     if definition is not None:
         schema = {"$defs": schema["$defs"], "$ref": f"#/$defs/{definition}"}
-    return Draft202012Validator(schema)
+    # `$` as JSON Schema means it: a fingerprint or id with a trailing newline is refused.
+    validator: Draft202012Validator = schema_compile.with_ecma_patterns(Draft202012Validator)(
+        schema
+    )
+    return validator
 
 
 @functools.cache
@@ -92,23 +98,39 @@ def _json_path(error: ValidationError) -> str:
 
 def _what_is_wrong(error: ValidationError) -> str:
     kind = error.validator
+    # A string is described, never shown: in a hand-edited file it may be a secret pasted
+    # where a fingerprint or an ID belongs. Numbers, booleans and null are shown.
+    shown = _describe(error.instance) if isinstance(error.instance, str) else _clip(error.instance)
     if kind == "type":
         return f"must be of type {error.validator_value}, not {_json_type(error.instance)}"
     if kind == "required":
         return str(error.message)
     if kind == "additionalProperties":
+        if _secret_bearing(error):
+            return "holds field(s) that are not allowed here"
         return f"unexpected field(s): {error.message.split('(')[-1].rstrip(')')}"
     if kind == "pattern":
-        return f"{_clip(error.instance)} does not match {error.validator_value}"
+        return f"{shown} does not match {error.validator_value}"
     if kind in ("const", "enum"):
         allowed = error.validator_value if kind == "enum" else [error.validator_value]
-        return f"{_clip(error.instance)} is not allowed; expected one of {allowed}"
+        return f"{shown} is not allowed; expected one of {allowed}"
     if kind == "not":
         return "holds a field that is not allowed here (secret values are never stored)"
     if kind in ("minimum", "minLength", "minProperties", "maxProperties"):
-        return f"{_clip(error.instance)} breaks {kind} {error.validator_value}"
+        return f"{shown} breaks {kind} {error.validator_value}"
     # Other keywords' messages may quote the instance; name the rule instead.
     return f"breaks the schema's {kind} rule"
+
+
+def _secret_bearing(error: ValidationError) -> bool:
+    return any(part in _SECRET_KEYS for part in error.absolute_path)
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"a string of {len(value)} character{'s' if len(value) != 1 else ''}"
+    kind = _json_type(value)
+    return f"an {kind}" if kind in ("object", "array") else f"a {kind}"
 
 
 def _json_type(value: Any) -> str:

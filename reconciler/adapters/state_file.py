@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import re
 import secrets
 import uuid
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import atomic_file, journal, schema_paths
+from reconciler.adapters import atomic_file, journal, schema_paths, strict_json
 from reconciler.core import record
 from reconciler.core.errors import StateError
 from reconciler.core.model import State
@@ -21,6 +23,10 @@ from reconciler.core.model import State
 DEFAULT_STATE_FILE = "tensormesh.state.json"
 STATE_FILE_ENV = "TENSORMESH_STATE_FILE"
 SCHEMA = "state.v1.json"
+# Where an entry's free-form spec sits: root (1), entries (2), the entry (3), spec (4).
+_SPEC_DEPTH = 4
+_MAX_SYMLINK_HOPS = 40
+_CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})(?:[ \t]|$)", re.MULTILINE)
 
 
 def fresh_state() -> State:
@@ -33,14 +39,32 @@ def encode_state(state: State) -> bytes:
     return (json.dumps(record.state_to_json(state), sort_keys=True, indent=2) + "\n").encode()
 
 
+def resolve_path(path: str | Path) -> Path:
+    """The file a `--state` path stands for: a symlink is followed to its target (also a
+    dangling one, whose target the first save creates), so that the lock, the journal and
+    the atomic rename all act beside the real file and the link stays a link."""
+    path = Path(path)
+    for _ in range(_MAX_SYMLINK_HOPS):
+        try:
+            target = os.readlink(path)
+        except OSError:  # not a symlink (or missing): the path itself
+            return path
+        path = path.parent / target
+    raise StateError(
+        f"state file {path} is a symlink loop (more than {_MAX_SYMLINK_HOPS} links); "
+        "point --state at a real file"
+    )
+
+
 def load_state(path: str | Path) -> State:
     """The state file with its journal replayed on top (in memory only)."""
+    path = resolve_path(path)
     return record.replay(read_state_file(path), journal.read_journal(journal.journal_path(path)))
 
 
 def read_state_file(path: str | Path) -> State:
     """The state file alone; a missing file is a fresh, empty state."""
-    path = Path(path)
+    path = resolve_path(path)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -65,14 +89,20 @@ def parse_state(data: bytes, *, source: str) -> State:
     if not data.strip():
         raise StateError(f"state file {source} is empty (truncated?); {hint}")
     try:
-        text = data.decode("utf-8")
+        # An editor's byte-order mark is harmless; the next save drops it.
+        text = data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise StateError(
             f"state file {source} is not UTF-8 text (byte {exc.start}); {hint}"
         ) from exc
     try:
-        obj: Any = json.loads(text)
+        obj: Any = strict_json.loads(text)
+    except strict_json.BadJson as exc:
+        raise StateError(f"state file {source} holds {exc}; {hint}") from exc
     except json.JSONDecodeError as exc:
+        conflict = _conflict_marker_line(text)
+        if conflict is not None:
+            raise StateError(_conflict_message(source, conflict)) from exc
         # The file ends mid-document: at end of input, or inside a string never closed.
         if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
             raise StateError(
@@ -96,6 +126,12 @@ def parse_state(data: bytes, *, source: str) -> State:
     problem = schema_paths.check_document(SCHEMA, obj)
     if problem is not None:
         raise StateError(f"state file {source} is invalid at {problem}; {hint}")
+    try:
+        # Only a spec is free-form; the schema bounds the depth of everything else.
+        specs = (entry["spec"] for entry in obj["entries"].values())
+        strict_json.check_depth(text, specs, depth=_SPEC_DEPTH)
+    except strict_json.BadJson as exc:
+        raise StateError(f"state file {source} holds {exc}; {hint}") from exc
     for table in ("entries", "intents"):
         for key, value in obj[table].items():
             if value["name"] != key:
@@ -106,9 +142,23 @@ def parse_state(data: bytes, *, source: str) -> State:
     return record.state_from_json(obj)
 
 
+def _conflict_marker_line(text: str) -> int | None:
+    match = _CONFLICT_MARKER.search(text)
+    return None if match is None else text.count("\n", 0, match.start()) + 1
+
+
+def _conflict_message(source: str, line: int) -> str:
+    return (
+        f"state file {source} holds a git merge conflict marker at line {line}: git merged "
+        "it as text. Take one side (`git checkout --ours FILE` or `--theirs FILE`), or "
+        "register the entry-by-entry merge of `state merge-driver` in .gitattributes and "
+        "merge again"
+    )
+
+
 def save_state(path: str | Path, state: State) -> None:
     """Replace the file atomically: a crash leaves the old or the new file, never a mix."""
-    path = Path(path)
+    path = resolve_path(path)
     try:
         atomic_file.replace_file(path, encode_state(state), new_mode=0o666)
     except OSError as exc:

@@ -114,7 +114,11 @@ class StateStore:
 
     @classmethod
     def open(cls, path: str | Path, *, command: str, lock_timeout: float = 60.0) -> StateStore:
-        """Take the lock, then load the file and replay a journal left by an interrupted run."""
+        """Take the lock, then load the file and replay a journal left by an interrupted run.
+
+        A symlinked state file is followed: lock, journal and writes all go beside its target.
+        A PostgreSQL location opens its workspace instead (locked the same way).
+        """
         if state_location.is_database(str(path)):
             from reconciler.adapters import pg_state
 
@@ -122,7 +126,7 @@ class StateStore:
                 str(path), command=command, lock_timeout=lock_timeout
             )
             return cls(Path(str(path)), backing, base, current)
-        path = Path(path)
+        path = state_file.resolve_path(path)
         lock = StateLock(path, command=command, timeout=lock_timeout)
         lock.acquire()
         try:
@@ -241,14 +245,19 @@ class StateStore:
         with self._mutex:
             self._backing.save(self._base)  # no file: the base is a fresh state
 
-    def commit(self) -> bool:
-        """Save a changed state with serial + 1 and drop the journal; True when it wrote."""
+    def commit(self, *, revision: str | None = None) -> bool:
+        """Save a changed state with serial + 1 and drop the journal; True when it wrote.
+
+        `revision` (the git commit applied from) is recorded with a change; None keeps the
+        state's own. A revision alone is no change: it would commit on every run."""
         self.flush()
         with self._mutex:
             wrote = False
             current = self._snapshot()
             if not record.same_content(current, self._base):
-                saved = replace(current, serial=self._base.serial + 1)
+                saved = replace(
+                    current, serial=self._base.serial + 1, revision=revision or current.revision
+                )
                 self._backing.save(saved)
                 self._base = saved
                 self._header = replace(saved, entries={}, intents={})

@@ -3,7 +3,9 @@
 YAML 1.2 core scalars only (no `yes`/`on` booleans, no timestamps, no sexagesimal or
 implicit octal ints), no duplicate keys, no language tags, bounded alias expansion.
 Nodes are composed in C (libyaml) when available; values are built here in one walk.
-It checks no manifest rules: that is core/validate.py.
+Values are held to what JSON and the API's int64 can carry: NaN, infinities and integers
+outside int64 are refused wherever they appear. It checks no manifest rules: that is
+core/validate.py.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ from reconciler.core.validate import ManifestDocument, format_json_path
 # used): a "billion laughs" file is refused after this much work, not after gigabytes.
 MAX_NODES = 100_000
 MAX_DEPTH = 100  # recursive aliases would otherwise recurse forever
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# Neither message repeats the value: it might sit where a secret belongs.
+_OUT_OF_RANGE = "integer out of range: integers must fit in 64 bits (int64)"
+_NOT_FINITE = "not a finite number: NaN and Infinity cannot be sent as JSON"
 _NAME_PATH: JsonPath = ("metadata", "name")
 
 _TAG = "tag:yaml.org,2002:"
@@ -142,13 +148,15 @@ def load_text(text: str, file: str) -> LoadResult:
                 exc.path = tuple(builder.path)
                 builder.problems.append(exc)
             else:
+                if builder.bad_values:
+                    # Each bad number is reported once, here; the schema would only repeat it.
+                    issues.extend(_issues(file, builder.problems))
+                    index += 1
+                    continue
                 # A duplicate key is reported but not fatal: the rest is still checked.
                 locator = NodeLocator(file, text, ordinal, builder.name_location)
                 documents.append(ManifestDocument(file, index, content, locator))
-            issues.extend(
-                Issue(_mark(file, problem.node), problem.message, format_json_path(problem.path))
-                for problem in builder.problems
-            )
+            issues.extend(_issues(file, builder.problems))
             index += 1
     except yaml.MarkedYAMLError as exc:
         issues.append(_syntax_issue(exc, file))
@@ -157,6 +165,13 @@ def load_text(text: str, file: str) -> LoadResult:
     finally:
         composer.dispose()
     return LoadResult(tuple(documents), tuple(issues))
+
+
+def _issues(file: str, problems: list[LoadError]) -> list[Issue]:
+    return [
+        Issue(_mark(file, problem.node), problem.message, format_json_path(problem.path))
+        for problem in problems
+    ]
 
 
 def _decode(data: bytes, file: str) -> str | Issue:
@@ -240,9 +255,10 @@ _SCALARS: dict[str, Callable[[str], Any]] = {
 class _Builder:
     """Builds plain values from one document's node graph, counting every node visited."""
 
-    __slots__ = ("count", "name_location", "path", "problems")
+    __slots__ = ("bad_values", "count", "name_location", "path", "problems")
 
     def __init__(self) -> None:
+        self.bad_values = 0  # NaN, infinities, integers beyond int64: the document is refused
         self.count = 0
         self.name_location: Mark | None = None
         self.problems: list[LoadError] = []
@@ -280,9 +296,23 @@ class _Builder:
                 node, f"unsupported tag {_short_tag(node.tag)!r}; only plain YAML values are read"
             )
         try:
-            return convert(node.value)
+            value = convert(node.value)
         except (ValueError, KeyError) as exc:
+            if convert is _to_int and _INT(node.value):
+                # Over Python's 4300-digit limit for int(): far beyond int64 anyway.
+                self._bad_value(node, _OUT_OF_RANGE)
+                return None
             raise LoadError(node, f"value is not a valid {_short_tag(node.tag)}") from exc
+        if convert is _to_int and not INT64_MIN <= value <= INT64_MAX:
+            self._bad_value(node, _OUT_OF_RANGE)
+        elif convert is _to_float and not math.isfinite(value):
+            self._bad_value(node, _NOT_FINITE)
+        return value
+
+    def _bad_value(self, node: ScalarNode, message: str) -> None:
+        # Recorded, not raised: every bad number of the document is reported at once.
+        self.bad_values += 1
+        self.problems.append(LoadError(node, message, tuple(self.path)))
 
     def _mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
         if node.tag != MAP_TAG:

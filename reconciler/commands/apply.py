@@ -12,19 +12,24 @@ from typing import TYPE_CHECKING
 
 import click
 
-from reconciler.commands import output, signals
+from reconciler.commands import costs, output, signals
 from reconciler.commands.options import plan_options, refresh_option
 from reconciler.commands.plan import run_plan
+from reconciler.core.errors import GitError
 from reconciler.core.exit_codes import EXIT_ERROR
 
 if TYPE_CHECKING:
+    from reconciler.core.cost import PlanCost
     from reconciler.core.model import Plan
+    from reconciler.core.outcome import ApplyResult
+    from reconciler.costing import CostOptions
     from reconciler.writeback import WritebackOptions, WritebackResult
 
 
 @click.command("apply")
 @plan_options
 @refresh_option
+@costs.cost_options
 @click.option("--dry-run", is_flag=True, help="Exactly `plan`: same output, same exit codes.")
 @click.option(
     "--plan",
@@ -63,7 +68,8 @@ def command(**options: object) -> int:
         raise click.UsageError(
             "--refresh goes with --dry-run; to correct live drift, run `reconcile`"
         )
-    return run_apply(**options, plan_path=plan_path, writeback=writeback)  # type: ignore[arg-type]
+    cost = costs.pop_cost_options(options)
+    return run_apply(**options, plan_path=plan_path, writeback=writeback, cost=cost)  # type: ignore[arg-type]
 
 
 def run_apply(
@@ -80,8 +86,10 @@ def run_apply(
     api_url: str | None,
     plan_path: str | None = None,
     writeback: WritebackOptions | None = None,
+    cost: CostOptions | None = None,
 ) -> int:
-    from reconciler import pipeline
+    from reconciler import checkout as git_checkout
+    from reconciler import costing, pipeline
     from reconciler import writeback as git_writeback
     from reconciler.adapters import http_api
     from reconciler.apply import ApplyOptions
@@ -92,23 +100,54 @@ def run_apply(
         raise click.UsageError("--output markdown is for `plan`; use text or json with apply")
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
     stop = threading.Event()
+    clients = signals.OpenClients()  # cut when a stop has waited its grace
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
-    show_plan = _show_plan if output_format == "text" else _show_nothing
+    checkout = git_checkout.find_checkout(paths, state_path)
+    published: list[WritebackResult | GitError] = []
+
+    def publish(result: ApplyResult) -> None:
+        # Called under the state lock; a git failure is reported after the apply's summary.
+        if repo is None:
+            return
+        try:
+            published.append(git_writeback.write_back(repo, state_path, result, writeback))
+        except GitError as exc:
+            published.append(exc)
+
+    cost_settings = cost or costing.CostOptions()
+    priced: list[PlanCost] = []
+
+    def vet(plan: Plan) -> None:
+        # Before any call that changes anything: one pricing call, feasibility, the budget,
+        # and the balance warning before the first deploy.
+        connect = lambda: clients.track(http_api.connect(api_url, concurrency=1))  # noqa: E731
+        priced.append(costing.vet_apply(plan, cost_settings, connect, warn=costs.warn))
+
+    def show_plan(plan: Plan) -> None:
+        if output_format == "text":
+            output.emit_plan(plan, "text", cost=priced[-1] if priced else None)
+            click.echo()
+
     with signals.stop_on_signals(
-        stop, doing="starting no new calls, finishing and recording the ones in flight"
+        stop,
+        doing="starting no new calls, finishing and recording the ones in flight",
+        clients=clients,
     ):
         if plan_path:
             run = pipeline.run_saved_plan(
                 plan_path,
                 state_path,
                 options=options,
-                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
                 stop=stop,
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                checkout=checkout,
+                publish=publish,
+                vet=vet,
             )
         else:
             run = pipeline.run_apply(
@@ -116,31 +155,27 @@ def run_apply(
                 state_path,
                 prune=prune,
                 options=options,
-                connect=lambda: http_api.connect(api_url, concurrency=concurrency),
+                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
                 stop=stop,
                 progress=output.progress_printer(),
                 lock_timeout=lock_timeout,
                 env=os.environ,
                 show_plan=show_plan,
+                checkout=checkout,
+                publish=publish,
+                vet=vet,
             )
     plan, result = run.plan_run.plan, run.result
-    output.emit_result(plan, result, output_format)
-    if repo is not None and run.state_written:
-        # IDs already recorded are committed even when some entries failed: they must not be lost.
-        done = git_writeback.write_back(repo, state_path, result, writeback)
+    output.emit_result(plan, result, output_format, cost=priced[-1] if priced else None)
+    # IDs already recorded were committed even when some entries failed: they must not be lost.
+    for done in published:
+        if isinstance(done, GitError):
+            click.echo(f"error: {done}", err=True)
+            return EXIT_ERROR
         _report_writeback(done)
     if result.failed:
         return EXIT_ERROR
     return output.plan_exit_code(plan, detailed_exitcode=detailed_exitcode)
-
-
-def _show_plan(plan: Plan) -> None:
-    output.emit_plan(plan, "text")
-    click.echo()
-
-
-def _show_nothing(plan: Plan) -> None:
-    del plan  # --output json: stdout stays one JSON document, printed at the end
 
 
 def _report_writeback(done: WritebackResult) -> None:

@@ -6,15 +6,75 @@ Declarations only: no I/O and no defaults computed at import time beyond constan
 from __future__ import annotations
 
 import functools
+import math
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 
-from reconciler.adapters import state_location
+from reconciler.adapters import endpoint, state_location
 from reconciler.adapters.state_file import DEFAULT_STATE_FILE, STATE_FILE_ENV
+from reconciler.core.errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., object])
+
+
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg, unused-ignore]
+    """A finite number within [minimum, maximum]: click's FloatRange lets `nan` through
+    (every comparison with NaN is false) and `inf`, which would make a wait endless."""
+
+    name = "number"
+
+    def __init__(self, minimum: float = 0.0, maximum: float | None = None, *, unit: str) -> None:
+        self.minimum, self.maximum, self.unit = minimum, maximum, unit
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        inside = self.minimum <= number and (self.maximum is None or number <= self.maximum)
+        if not (math.isfinite(number) and inside):
+            bound = (
+                f">= {self.minimum:g}"
+                if self.maximum is None
+                else (f"between {self.minimum:g} and {self.maximum:g}")
+            )
+            self.fail(f"{str(value)[:40]!r} is not a finite {self.unit} {bound}")
+        return number
+
+
+SECONDS = FiniteFloat(unit="number of seconds")
+PROBABILITY = FiniteFloat(0.0, 1.0, unit="probability")
+
+
+def check_api_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--api-url` is checked as it is parsed: before manifests are read or a lock is taken."""
+    if value is None:
+        return None
+    try:
+        return endpoint.check_url(value, source="--api-url")
+    except UsageError as exc:
+        raise click.BadParameter(
+            "the URL " + str(exc).removeprefix("--api-url "), ctx, param
+        ) from exc
+
+
+def check_output_folder(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """A file we will write (metrics): its folder must exist; we never create folders."""
+    if value is None:
+        return None
+    folder = os.path.dirname(value) or "."
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"its folder {folder} does not exist; create it first", ctx, param)
+    if os.path.isdir(value):
+        raise click.BadParameter(f"{value} is a folder; give a file path", ctx, param)
+    return value
 
 
 def state_option(func: F) -> F:
@@ -51,7 +111,7 @@ def state_option(func: F) -> F:
 lock_timeout_option = click.option(
     "--lock-timeout",
     "lock_timeout",
-    type=click.FloatRange(min=0),
+    type=SECONDS,
     default=60.0,
     show_default=True,
     metavar="SECONDS",
@@ -60,7 +120,10 @@ lock_timeout_option = click.option(
 
 # `--api-url URL`, passed as `api_url: str | None`.
 api_url_option = click.option(
-    "--api-url", help="Control plane URL (else $TENSORMESH_CONTROL_PLANE_BASE_URL)."
+    "--api-url",
+    metavar="URL",
+    callback=check_api_url,
+    help="Control plane URL (else $TENSORMESH_CONTROL_PLANE_BASE_URL).",
 )
 
 
@@ -103,7 +166,7 @@ def plan_options(func: F) -> F:
         click.option("--no-wait", is_flag=True, help="Return once IDs are recorded."),
         click.option(
             "--wait-timeout",
-            type=click.FloatRange(0),
+            type=SECONDS,
             default=1800.0,
             show_default=True,
             help="Seconds to wait for MODEL_STATUS_UP.",

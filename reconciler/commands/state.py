@@ -1,4 +1,4 @@
-"""`state` subcommands: list, show, rm, unlock and import recorded entries.
+"""`state` subcommands: list, show, rm, unlock and import recorded entries (and merge-driver).
 
 Thin: parses flags and prints; loading, locking and transitions live in the adapters and
 core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
@@ -14,15 +14,16 @@ from typing import Any
 
 import click
 
-from reconciler.adapters import secrets, state_location, state_lock, state_store
-from reconciler.commands.options import lock_timeout_option, state_option
+from reconciler.adapters import secrets, state_file, state_location, state_lock, state_store
+from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
+from reconciler.commands.state_merge import merge_driver_command
 from reconciler.core import adopt, record
 from reconciler.core.errors import StateError, UsageError
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
 from reconciler.core.ports import ModelsApi
 
 USER_ID_ENV = "TENSORMESH_USER_ID"
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LIST_FIELDS = (
     ("name", "NAME"),
     ("modelId", "MODEL ID"),
@@ -35,6 +36,9 @@ _LIST_FIELDS = (
 @click.group(name="state")
 def command() -> None:
     """Inspect and edit the recorded state."""
+
+
+command.add_command(merge_driver_command)
 
 
 @command.command(name="list")
@@ -92,7 +96,7 @@ def unlock_command(state_path: str) -> None:
             "holder's database connection (a killed run's lock is already gone)."
         )
         return
-    holder = state_lock.force_unlock(state_path)
+    holder = state_lock.force_unlock(state_file.resolve_path(state_path))
     if holder is None:
         click.echo(f"{state_path} was not locked.")
     else:
@@ -104,7 +108,7 @@ def unlock_command(state_path: str) -> None:
 @click.argument("model_id")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="[PATH]...")
 @state_option
-@click.option("--api-url", default=None, metavar="URL", help="Control plane URL.")
+@api_url_option
 @lock_timeout_option
 def import_command(
     *,

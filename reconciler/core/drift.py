@@ -35,11 +35,21 @@ class Drift:
     live_model_id: str | None = None
     status: str | None = None
     detail: str = ""
+    # The failed model's latest deployment log lines, oldest first (filled in after
+    # detection by the caller that can call the API; empty when the API has none).
+    logs: tuple[str, ...] = ()
+
+
+# The failed status's real name is unknown (the SDK knows only UP and DELETED), so match
+# the words a failure name would carry rather than one guessed name.
+_FAILURE_WORDS = ("FAIL", "ERROR", "CRASH")
 
 
 def is_failed_status(status: str) -> bool:
-    """FAIL/ERROR anywhere in the status means failed; INIT and UNSPECIFIED do not."""
-    return "FAIL" in status or "ERROR" in status
+    """FAIL/ERROR/CRASH anywhere in the status means failed; INIT and UNSPECIFIED do not.
+
+    The one test of failure, for drift and for apply's wait alike."""
+    return any(word in status for word in _FAILURE_WORDS)
 
 
 def detect_drift(

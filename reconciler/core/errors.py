@@ -45,6 +45,10 @@ class StalePlanError(ReconcilerError):
     """A saved plan no longer matches the state it was made from."""
 
 
+class StaleCheckoutError(ReconcilerError):
+    """The state was applied from a git revision this checkout does not have: pull first."""
+
+
 class PlanFileError(ReconcilerError):
     """A saved plan file is unreadable, corrupt, foreign or of an unknown version."""
 
@@ -105,7 +109,10 @@ class ApiTimeoutError(ApiUnreachableError):
 class ApiAuthError(ApiError):
     """401/403: the token is missing, wrong or expired."""
 
-    hint = "Check TENSORMESH_CONTROL_PLANE_TOKEN (run `tm auth login` for a new token)"
+    hint = (
+        "Check TENSORMESH_CONTROL_PLANE_TOKEN (or _TOKEN_FILE, or `tm`'s login): get a token "
+        "with `tm auth login`, then `tm auth print-token --yes-i-know`"
+    )
 
 
 class ApiInvalidError(ApiError):
@@ -142,3 +149,16 @@ class CircuitOpenError(ApiError):
     """Too many consecutive failures: the run stops making calls."""
 
     hint = "The control plane looks unhealthy; what was done is recorded, run again later"
+
+
+class ApiMalformedError(ApiError):
+    """The control plane answered with something unusable: not JSON, too big, an ID that is
+    not a plain identifier, an absurd number. For a deploy its outcome is unknown."""
+
+    hint = "Is the API URL the Tensormesh control plane? Nothing from this answer was recorded"
+
+
+class ApiInterruptedError(ApiError):
+    """The run was stopped (SIGINT/SIGTERM) while this call was waiting or in flight."""
+
+    hint = "Run the command again; an interrupted deploy is looked up by name then"

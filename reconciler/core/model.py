@@ -158,6 +158,9 @@ class State:
     entries: Mapping[str, RecordedEntry] = field(default_factory=dict)
     intents: Mapping[str, Intent] = field(default_factory=dict)
     format_version: int = 1
+    # The commit of the manifests' git checkout last applied from; None outside git. A
+    # checkout that lacks it is stale and must not write (see adapters/git_repo.py).
+    revision: str | None = None
 
 
 class Action(enum.Enum):

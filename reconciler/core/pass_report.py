@@ -11,6 +11,7 @@ from reconciler.core.correct import DriftOutcome
 from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.spend import Spend
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,9 @@ class PassReport:
     detect_only: bool = False
     error: str | None = None
     interrupted: bool = False
+    spend: Spend | None = None  # live hourly spend of the managed models; None: not looked at
+    auth_failures: int = 0  # 401 answers met in this pass (a retried one included)
+    revision: str | None = None  # `reconcile --git`: the commit this pass reconciled
 
     @property
     def ok(self) -> bool:

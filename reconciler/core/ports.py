@@ -35,3 +35,9 @@ class ModelsApi(Protocol):
     def find_model_by_name(self, user_id: str, model_name: str) -> LiveModel | None:
         """The model of that name that is not deleted, if any (a lookup over list_models)."""
         ...
+
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        """The latest `limit` log lines of a deployment, oldest first (GET
+        /v1/observability/deployments/{id}/logs), cleaned of control characters and known
+        secrets; () when the API has no such endpoint (404, 501). Retried."""
+        ...

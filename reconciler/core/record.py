@@ -59,7 +59,9 @@ class JournalRecord:
             else:
                 raise StateError(f"journal record has unknown op {op!r}; expected one of {OPS}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise StateError(f"journal record is malformed ({type(exc).__name__}: {exc})") from exc
+            # Only the kind of error: its message may quote a value (a pasted secret?).
+            what = f"no field {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+            raise StateError(f"journal record is malformed ({what})") from exc
         return cls(op=op, name=name, payload=payload)
 
 
@@ -198,7 +200,7 @@ def entry_from_json(obj: Any) -> RecordedEntry:
 
 def state_to_json(state: State) -> dict[str, Any]:
     """The state file's document; dump it with sort_keys for byte-stable output."""
-    return {
+    out: dict[str, Any] = {
         "formatVersion": FORMAT_VERSION,
         "lineage": state.lineage,
         "serial": state.serial,
@@ -207,6 +209,10 @@ def state_to_json(state: State) -> dict[str, Any]:
         "intents": {name: intent_to_json(i) for name, i in sorted(state.intents.items())},
         "generator": GENERATOR,
     }
+    # Left out outside git, so such files stay as they were before revisions existed.
+    if state.revision is not None:
+        out["revision"] = state.revision
+    return out
 
 
 def state_from_json(obj: Mapping[str, Any]) -> State:
@@ -218,6 +224,7 @@ def state_from_json(obj: Mapping[str, Any]) -> State:
         entries={str(name): entry_from_json(raw) for name, raw in obj["entries"].items()},
         intents={str(name): intent_from_json(raw) for name, raw in obj["intents"].items()},
         format_version=int(obj["formatVersion"]),
+        revision=obj.get("revision"),
     )
 
 

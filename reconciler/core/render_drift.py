@@ -10,9 +10,11 @@ from typing import Any
 
 from reconciler.core.correct import DriftOutcome
 from reconciler.core.drift import DriftKind
+from reconciler.core.money import format_amount
 from reconciler.core.outcome import EntryOutcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
+from reconciler.core.spend import Spend
 
 
 def pass_to_json(report: PassReport) -> dict[str, Any]:
@@ -30,7 +32,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         }
         for outcome in report.corrections
     ]
-    return {
+    document: dict[str, Any] = {
         "pass": report.number,
         "ok": report.ok,
         "detectOnly": report.detect_only,
@@ -46,6 +48,38 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
             "failed": sum(1 for outcome in report.corrections if outcome.failed),
         },
     }
+    if report.spend is not None:
+        document["spend"] = spend_to_json(report.spend)
+    if report.revision is not None:
+        document["revision"] = report.revision  # `reconcile --git`: the commit reconciled
+    return document
+
+
+def spend_to_json(spend: Spend) -> dict[str, Any]:
+    """Amounts as exact decimal strings with their currency, one per currency."""
+    if not spend.known:
+        return {"known": False, "reason": spend.unknown_reason}
+    return {
+        "known": True,
+        "hourly": [
+            {"currency": currency, "amount": format_amount(nanos)}
+            for currency, nanos in sorted(spend.hourly.items())
+        ],
+        "models": spend.models,
+        "unpriced": list(spend.unpriced),
+    }
+
+
+def spend_line(spend: Spend) -> str:
+    if not spend.known:
+        return f"Live spend: unknown ({spend.unknown_reason})."
+    amounts = ", ".join(
+        f"{format_amount(nanos)} {currency}/h" for currency, nanos in sorted(spend.hourly.items())
+    )
+    text = f"Live spend: {amounts or '0.00/h'} for {spend.models} running managed model(s)"
+    if spend.unpriced:
+        text += f"; price unknown for {', '.join(spend.unpriced)}"
+    return text + "."
 
 
 def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
@@ -64,6 +98,8 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
         out["status"] = drift.status
     if item.reason is not None:
         out["reason"] = item.reason
+    if drift.kind is DriftKind.FAILED:
+        out["logs"] = list(drift.logs)  # the deployment's latest lines, oldest first
     return out
 
 
@@ -88,6 +124,12 @@ def render_pass(report: PassReport) -> str:
         for row in [_HEADER, *rows]:
             cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
             lines.append("  " + "  ".join([*cells, row[3]]).rstrip())
+    for item in report.drift:
+        if item.drift.logs:
+            lines.append(f"  recent logs of {item.drift.name}:")
+            lines.extend(f"    {line}" for line in item.drift.logs)
+    if report.spend is not None:
+        lines.append(spend_line(report.spend))
     return "\n".join(lines) + "\n"
 
 
@@ -96,6 +138,8 @@ _HEADER = ("NAME", "DRIFT", "FIELDS", "CORRECTION")
 
 def _headline(report: PassReport) -> str:
     head = f"Pass {report.number}: "
+    if report.revision is not None:
+        head = f"Pass {report.number} at {report.revision[:12]}: "
     if report.error is not None:
         return head + f"failed: {report.error}"
     corrected = sum(1 for item in report.drift if item.corrected)

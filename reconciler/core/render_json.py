@@ -5,18 +5,32 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from reconciler.core.cost import PlanCost
 from reconciler.core.model import Change, FieldChange, Plan
+from reconciler.core.render_cost import change_cost_to_json, plan_cost_to_json
 
 PLAN_FORMAT_VERSION = 1
 
 
-def plan_to_json(plan: Plan) -> dict[str, Any]:
-    return {
+def plan_to_json(plan: Plan, cost: PlanCost | None = None) -> dict[str, Any]:
+    document = {
         "changes": [change_to_json(change) for change in plan.changes],
         "formatVersion": PLAN_FORMAT_VERSION,
         "hasChanges": plan.has_api_calls,
         "summary": plan.summary(),
     }
+    if cost is not None:
+        _add_cost(document, cost)
+    return document
+
+
+def _add_cost(document: dict[str, Any], cost: PlanCost) -> None:
+    """`cost` per change and in the summary (contract §7); absent when nothing was priced."""
+    document["summary"]["cost"] = plan_cost_to_json(cost)
+    for change in document["changes"]:
+        item = cost.changes.get(change["name"])
+        if item is not None:
+            change["cost"] = change_cost_to_json(item)
 
 
 def change_to_json(change: Change) -> dict[str, Any]:

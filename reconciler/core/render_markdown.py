@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import re
 
+from reconciler.core.cost import PlanCost
 from reconciler.core.model import Action, Change, Plan
+from reconciler.core.render_cost import change_difference, render_cost_markdown
 
 MAX_CHARS = 60_000
 MARKER = "<!-- tensormesh-reconciler plan -->"
@@ -17,7 +19,7 @@ _RESERVE = 600  # room kept for the truncation note and footer
 _WORDS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELETE: "delete"}
 
 
-def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
+def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, cost: PlanCost | None = None) -> str:
     counts = plan.summary()
     changes = [c for c in plan.changes if c.action is not Action.NOOP]
     head = [
@@ -26,11 +28,13 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS) -> str:
         f"{counts['delete']} to delete, {counts['noop']} unchanged",
         "",
     ]
+    if cost is not None:
+        head.extend(render_cost_markdown(cost))
     head.extend(_warnings(plan))
     if not plan.has_api_calls:
         head.append("No changes: the recorded state matches the manifests.")
     budget = max_chars - _RESERVE - sum(len(line) + 1 for line in head)
-    sections = [_section(change) for change in changes]
+    sections = [_section(change, change_difference(cost, change.name)) for change in changes]
     if sum(len(section) + 1 for section in sections) <= budget:
         body = sections
     else:
@@ -79,10 +83,11 @@ def _warnings(plan: Plan) -> list[str]:
     return lines
 
 
-def _section(change: Change) -> str:
+def _section(change: Change, cost_note: str = "") -> str:
     summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
     if change.fields:
         summary += " (" + ", ".join(change.field_names) + ")"
+    summary += cost_note
     lines = [f"<details><summary>{summary}</summary>", ""]
     if change.action is Action.CREATE and change.desired is not None:
         lines += [f"+ {k}: {_value(v)}" for k, v in sorted(change.desired.spec.items())]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.core.cost import PlanCost
 from reconciler.core.model import Plan
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.render_json import plan_to_json
@@ -47,8 +48,8 @@ def render_result(result: ApplyResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def result_to_json(plan: Plan, result: ApplyResult) -> dict[str, Any]:
-    document = plan_to_json(plan)
+def result_to_json(plan: Plan, result: ApplyResult, cost: PlanCost | None = None) -> dict[str, Any]:
+    document = plan_to_json(plan, cost)
     by_name = {outcome.name: outcome for outcome in result.outcomes}
     for change in document["changes"]:
         outcome = by_name.get(change["name"])

@@ -10,12 +10,14 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.core.cost import PlanCost
 from reconciler.core.model import Action, Change, FieldChange, Plan
+from reconciler.core.render_cost import render_cost_text
 
 _COLOURS = {Action.CREATE: "32", Action.REPLACE: "33", Action.DELETE: "31", Action.NOOP: "0"}
 
 
-def render_plan(plan: Plan, *, color: bool = False) -> str:
+def render_plan(plan: Plan, *, color: bool = False, cost: PlanCost | None = None) -> str:
     paint = _painter(color)
     lines = [summary_line(plan), ""]
     for change in plan.changes:
@@ -33,6 +35,10 @@ def render_plan(plan: Plan, *, color: bool = False) -> str:
         else:
             lines.append("No changes. The recorded state matches the manifests.")
     lines.extend(_assumed_note(plan))
+    if cost is not None:
+        if lines[-1]:
+            lines.append("")
+        lines.extend(render_cost_text(plan, cost))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

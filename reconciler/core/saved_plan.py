@@ -5,6 +5,7 @@ Pure (de)serialisation and the staleness check; no files. Holds secret reference
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from reconciler.core.spec import spec_digest
 KIND = "tensormesh-reconciler/plan"
 FORMAT_VERSION = 1
 SCHEMA_NAME = "plan.v1.json"
+_VERSION = re.compile(r"[0-9][0-9A-Za-z.+-]{0,39}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +82,13 @@ def check_header(obj: Any, *, source: str) -> None:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise PlanFileError(f"plan file {source} has no valid formatVersion; make a new plan")
     if version > FORMAT_VERSION:
+        tool = obj.get("toolVersion")
+        # Shown only when it looks like a version: the file may have been edited by hand.
+        if not (isinstance(tool, str) and _VERSION.fullmatch(tool)):
+            tool = "unknown version"
         raise PlanFileError(
             f"plan file {source} has formatVersion {version}: it was made by a newer "
-            f"tensormesh-reconciler ({obj.get('toolVersion', 'unknown version')}; this one, "
+            f"tensormesh-reconciler ({tool}; this one, "
             f"{__version__}, reads version {FORMAT_VERSION}); upgrade, or plan again with this one"
         )
 
@@ -101,9 +107,10 @@ def saved_plan_from_json(obj: Mapping[str, Any], *, source: str) -> SavedPlan:
             tool_version=str(obj["toolVersion"]),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise PlanFileError(
-            f"plan file {source} is malformed ({type(exc).__name__}: {exc}); make a new plan"
-        ) from exc
+        # A KeyError names a missing field; other messages may quote a value, which in a
+        # hand-edited file could be a pasted secret, so only their kind is shown.
+        what = f"no field {exc}" if isinstance(exc, KeyError) else type(exc).__name__
+        raise PlanFileError(f"plan file {source} is malformed ({what}); make a new plan") from exc
     for change in saved.plan.changes:
         model = change.desired
         # Each desired spec must still hash to its digest: an edited plan is not carried out.

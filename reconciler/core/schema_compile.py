@@ -7,8 +7,9 @@ failures. Pure: no I/O.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 Check = Callable[[Any], bool]
@@ -191,7 +192,7 @@ def _string(keywords: Mapping[str, Any]) -> Check:
         raise Unsupported("non-string enum or const")
     allowed = frozenset(keywords["enum"]) if "enum" in keywords else None
     const = keywords.get("const")
-    search = re.compile(keywords["pattern"]).search if "pattern" in keywords else None
+    search = compile_pattern(keywords["pattern"]).search if "pattern" in keywords else None
     low = keywords.get("minLength", 0)
     high = keywords.get("maxLength")
 
@@ -206,3 +207,46 @@ def _string(keywords: Mapping[str, Any]) -> Check:
         )
 
     return check
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> re.Pattern[str]:
+    """A JSON Schema `pattern` (ECMA-262) as a Python regex with the same meaning for `$`.
+
+    ECMA's `$` (no multiline flag) matches only at the very end; Python's also matches
+    before a final newline, so `^[a-z]+$` would accept "a\\n" as a name. Every `$` outside
+    a character class and not escaped becomes `\\Z`.
+    """
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            out.append(pattern[index : index + 2])
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        index += 1
+    return re.compile("".join(out))
+
+
+def with_ecma_patterns(validator_class: Any) -> Any:
+    """`validator_class` (a jsonschema validator) whose `pattern` keyword uses
+    compile_pattern, so that jsonschema and the compiled check agree on "a\\n"."""
+    import jsonschema  # type: ignore[import-untyped, unused-ignore]
+
+    def pattern(validator: Any, regex: str, instance: Any, schema: Any) -> Iterator[Any]:
+        if validator.is_type(instance, "string") and not compile_pattern(regex).search(instance):
+            # The instance is not quoted: it may be a secret pasted in the wrong place.
+            yield jsonschema.ValidationError(f"does not match {regex!r}")
+
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+        validator_class, validators={"pattern": pattern}
+    )

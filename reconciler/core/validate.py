@@ -59,9 +59,10 @@ def _strict_validator_class() -> Any:
     type_checker = jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
         "integer", _is_strict_integer
     )
-    return jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
+    strict = jsonschema.validators.extend(  # type: ignore[no-untyped-call, unused-ignore]
         jsonschema.Draft202012Validator, type_checker=type_checker
     )
+    return schema_compile.with_ecma_patterns(strict)
 
 
 def _explainer(schema: Mapping[str, Any]) -> SchemaValidator:
@@ -280,6 +281,8 @@ def _explain(path: JsonPath, error: Any) -> list[Problem]:
         return [Problem(path, f"expected {expected!r}, got {instance!r}")]
     if keyword == "minimum":
         return [Problem(path, f"must be at least {expected}, got {instance}")]
+    if keyword == "maximum":
+        return [Problem(path, f"must be at most {expected}, got {instance}")]
     if keyword == "pattern":
         hint = error.schema.get("errorMessage") or f"does not match {expected}"
         return [Problem(path, f"{instance!r} {hint}")]

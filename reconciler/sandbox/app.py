@@ -1,64 +1,37 @@
-"""The sandbox's HTTP routes: the control plane's model, profile and pricing calls plus /_sandbox/.
+"""The sandbox's HTTP application: the control plane's routes behind the auth/fault gate.
 
-Translates requests into store calls and store values into grpc-gateway JSON; holds no state
-of its own. Never echoes hfToken or a request apiKey.
+Wires the route modules to one shared context and answers errors as grpc-gateway does:
+`{"code", "message", "details": []}`, a wrong method (and, by default, an unknown path) 501
+with code 12 Unimplemented. Holds no state of its own.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-from typing import Any
-
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from reconciler.core.errors import UsageError
-from reconciler.sandbox import faults as faults_module
-from reconciler.sandbox.catalog import GPU_PRICING, MODEL_NAME_PATTERN, STATUS_FAILED
+from reconciler.sandbox import routes_account, routes_admin, routes_models
 from reconciler.sandbox.config import SandboxConfig
+from reconciler.sandbox.context import Context
 from reconciler.sandbox.faults import FaultInjector
 from reconciler.sandbox.gate import Gate
-from reconciler.sandbox.model_json import RenderCache
-from reconciler.sandbox.problems import (
-    PERMISSION_DENIED,
-    UNAVAILABLE,
-    UNIMPLEMENTED,
-    ApiProblem,
-    invalid,
-)
-from reconciler.sandbox.records import StoredModel
+from reconciler.sandbox.problems import NOT_FOUND, UNIMPLEMENTED, ApiProblem
 from reconciler.sandbox.store import ModelStore
-from reconciler.sandbox.validation import validate_deploy
-
-log = logging.getLogger("reconciler.sandbox")
+from reconciler.sandbox.tokens import TokenBook
 
 
-def create_app(config: SandboxConfig, store: ModelStore, injector: FaultInjector) -> Gate:
+def create_app(
+    config: SandboxConfig,
+    store: ModelStore,
+    injector: FaultInjector,
+    *,
+    tokens: TokenBook | None = None,
+) -> Gate:
     """The ASGI application: the routes behind the auth/fault gate."""
     app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
-    user_id = config.user_id
-
-    def caller(requested: Any) -> str:
-        # One token, one user: any other userId is somebody else's, hence 403.
-        if requested in (None, ""):
-            return user_id
-        if requested != user_id:
-            raise ApiProblem(
-                403,
-                PERMISSION_DENIED,
-                f"userId {requested} is not the caller's; this token belongs to user {user_id}",
-            )
-        return user_id
-
-    cache = RenderCache()
-
-    def encoded(model: StoredModel) -> bytes:
-        return cache.encode(model, store.now(), api_key=store.api_key(model.model_id))
-
-    def model_response(model: StoredModel) -> Response:
-        return _raw_json(b'{"model":' + encoded(model) + b"}")
+    tokens = tokens or TokenBook(config.token, ttl=config.shape.token_ttl, clock=store.now)
+    ctx = Context(config, store, injector, tokens)
 
     @app.exception_handler(ApiProblem)
     async def on_problem(request: Request, exc: ApiProblem) -> JSONResponse:
@@ -66,126 +39,18 @@ def create_app(config: SandboxConfig, store: ModelStore, injector: FaultInjector
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = 5 if exc.status_code == 404 else UNIMPLEMENTED if exc.status_code == 405 else 2
-        message = f"{request.method} {request.url.path}: {exc.detail}"
-        return JSONResponse(
-            {"code": code, "message": message, "details": []}, status_code=exc.status_code
-        )
+        # grpc-gateway's routing errors: a known path with another method is Unimplemented
+        # (501); an unknown path answers --unknown-path-status (501 by default, 404 possible).
+        status = exc.status_code
+        if status == 405:
+            status = 501
+        elif status == 404:
+            status = config.shape.unknown_path_status
+        code = NOT_FOUND if status == 404 else UNIMPLEMENTED if status == 501 else 2
+        message = f"no route for {request.method} {request.url.path}"
+        return JSONResponse({"code": code, "message": message, "details": []}, status_code=status)
 
-    @app.get("/auth/profile")
-    async def profile() -> JSONResponse:
-        user = {"id": user_id, "email": "sandbox@tensormesh.local", "name": "Sandbox User"}
-        return JSONResponse({"user": user})
-
-    @app.post("/v1/models")
-    async def deploy(request: Request) -> Response:
-        body = validate_deploy(await _json_body(request))
-        owner = caller(body.user_id)
-        if store.find_live_by_name(owner, body.model_name) is None:
-            fate = injector.on_create()
-        else:
-            fate = faults_module.CreateFate(lose_response=False, fail_model=False)
-        model = store.create_model(owner, body, fail=fate.fail_model)  # 409 if taken
-        log.info("created model %s (%s)", model.model_name, model.model_id)
-        if fate.lose_response:
-            # The create is committed; only the answer is lost, as behind a failing proxy.
-            raise ApiProblem(502, UNAVAILABLE, "upstream connect error or reset before headers")
-        return model_response(model)
-
-    @app.get("/v1/models")
-    async def list_models(request: Request) -> Response:
-        owner = caller(request.query_params.get("userId"))
-        models = store.list_models(owner)
-        # One token, one user: the list is every model, so purged ones can leave the cache.
-        cache.forget(keep={m.model_id for m in models})
-        return _raw_json(b'{"models":[' + b",".join(encoded(m) for m in models) + b"]}")
-
-    @app.get("/v1/models/{model_id}")
-    async def get_model(model_id: str, request: Request) -> Response:
-        owner = caller(request.query_params.get("userId"))
-        return model_response(store.get_model(owner, model_id))
-
-    @app.delete("/v1/models/{model_id}")
-    async def delete_model(model_id: str, request: Request) -> JSONResponse:
-        owner = caller(request.query_params.get("userId"))
-        model = store.delete_model(owner, model_id)
-        log.info("deleted model %s (%s)", model.model_name, model.model_id)
-        return JSONResponse({})
-
-    @app.post("/v1/models:validate")
-    async def validate_name(request: Request) -> JSONResponse:
-        body = await _json_body(request)
-        if not isinstance(body, dict):
-            raise invalid("request body must be a JSON object with modelName and userId")
-        owner = caller(body.get("userId"))
-        name = body.get("modelName")
-        if not isinstance(name, str) or not name:
-            raise invalid("modelName: required")
-        free = store.find_live_by_name(owner, name) is None
-        return JSONResponse({"isValid": bool(MODEL_NAME_PATTERN.match(name)) and free})
-
-    @app.get("/v1/billing/gpu-pricing")
-    async def gpu_pricing(request: Request) -> JSONResponse:
-        provider = request.query_params.get("cloudProvider")
-        gpu_type = request.query_params.get("gpuType")
-        rows = [
-            _price_row(p, g, nanos)
-            for (p, g), nanos in sorted(GPU_PRICING.items())
-            if provider in (None, "", p) and gpu_type in (None, "", g)
-        ]
-        return JSONResponse({"pricing": rows})
-
-    @app.get("/_sandbox/stats")
-    async def stats() -> JSONResponse:
-        return JSONResponse(
-            {
-                "requests": injector.requests,
-                "creates": dict(store.creates),
-                "createCalls": store.create_calls,
-                "deletes": store.deletes,
-                "faults": dict(injector.counts),
-                "knobs": injector.knobs.to_json(),
-            }
-        )
-
-    @app.post("/_sandbox/models/{model_id}:fail")
-    async def fail_model(model_id: str) -> Response:
-        return model_response(store.force_status(model_id, STATUS_FAILED))
-
-    @app.patch("/_sandbox/models/{model_id}")
-    async def patch_model(model_id: str, request: Request) -> Response:
-        changes = await _json_body(request)
-        if not isinstance(changes, dict):
-            raise invalid("body must be a JSON object of Model fields to change")
-        return model_response(store.patch_model(model_id, changes))
-
-    @app.post("/_sandbox/faults")
-    async def set_faults(request: Request) -> JSONResponse:
-        changes = await _json_body(request)
-        if not isinstance(changes, dict):
-            raise invalid("body must be a JSON object of fault knobs")
-        try:
-            injector.knobs = faults_module.updated_knobs(injector.knobs, changes)
-        except UsageError as exc:
-            raise invalid(str(exc)) from exc
-        return JSONResponse({"knobs": injector.knobs.to_json()})
-
-    return Gate(app, token=config.token, store=store, faults=injector)
-
-
-def _raw_json(content: bytes) -> Response:
-    return Response(content=content, media_type="application/json")
-
-
-async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError as exc:
-        raise invalid(f"request body is not valid JSON: {exc}") from exc
-
-
-def _price_row(provider: str, gpu_type: str, nanos_total: int) -> dict[str, Any]:
-    units, nanos = divmod(nanos_total, 1_000_000_000)
-    money = {"currencyCode": "USD", "units": str(units), "nanos": nanos}
-    return {"gpuType": gpu_type, "cloudProvider": provider, "hourlyRate": money, "isActive": True}
+    routes_models.register(app, ctx)
+    routes_account.register(app, ctx)
+    routes_admin.register(app, ctx)
+    return Gate(app, tokens=tokens, store=store, faults=injector)

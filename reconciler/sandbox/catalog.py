@@ -16,6 +16,7 @@ __all__ = [
     "EVENT_INFO",
     "GPU_PRICING",
     "GPU_TYPES",
+    "INACTIVE_PRICING",
     "MODEL_NAME_PATTERN",
     "STATUS_DELETED",
     "STATUS_FAILED",
@@ -38,7 +39,7 @@ CLOUD_PROVIDERS: tuple[str, ...] = (
 )
 
 # Same rule as manifests' metadata.name: lowercase alphanumerics and '-', 1-63, alnum at both ends.
-MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+MODEL_NAME_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 
 # (cloudProvider, gpuType) -> hourly USD rate in nanos, realistic on-demand list prices.
 GPU_PRICING: dict[tuple[str, str], int] = {
@@ -48,7 +49,14 @@ GPU_PRICING: dict[tuple[str, str], int] = {
     ("CLOUD_PROVIDER_NEBIUS", "GPU_TYPE_B200"): 5_500_000_000,
     ("CLOUD_PROVIDER_LAMBDA", "GPU_TYPE_A100"): 1_290_000_000,
     ("CLOUD_PROVIDER_LAMBDA", "GPU_TYPE_H100"): 2_490_000_000,
+    ("CLOUD_PROVIDER_LAMBDA", "GPU_TYPE_H200"): 3_290_000_000,  # inactive, see below
     ("CLOUD_PROVIDER_LAMBDA", "GPU_TYPE_B200"): 4_990_000_000,
     ("CLOUD_PROVIDER_YOTTA", "GPU_TYPE_H100"): 2_100_000_000,
     ("CLOUD_PROVIDER_YOTTA", "GPU_TYPE_H200"): 3_000_000_000,
 }
+
+# Rows listed with isActive=false (hidden by activeOnly=true): a guess at how a retired
+# offer looks, so that clients meet one.
+INACTIVE_PRICING: frozenset[tuple[str, str]] = frozenset(
+    {("CLOUD_PROVIDER_LAMBDA", "GPU_TYPE_H200")}
+)

@@ -22,6 +22,8 @@ class FaultKnobs:
     error_rate: float = 0.0  # 503 before any effect
     lose_create_rate: float = 0.0  # create committed, answer is a 502
     fail_rate: float = 0.0  # new model ends MODEL_STATUS_FAILED instead of UP
+    refuse_creates_status: int = 0  # 0: off; else every create is refused for billing with it
+    refuse_creates_code: int = 0  # gRPC code of that refusal; 0: derived from the status
 
     def to_json(self) -> dict[str, Any]:
         return {_CAMEL[f.name]: getattr(self, f.name) for f in fields(self)}
@@ -33,7 +35,10 @@ _CAMEL = {
     "error_rate": "errorRate",
     "lose_create_rate": "loseCreateRate",
     "fail_rate": "failRate",
+    "refuse_creates_status": "refuseCreatesStatus",
+    "refuse_creates_code": "refuseCreatesCode",
 }
+_INT_KNOBS = frozenset({"rate_limit_every", "refuse_creates_status", "refuse_creates_code"})
 _SNAKE = {camel: snake for snake, camel in _CAMEL.items()}
 
 
@@ -55,6 +60,15 @@ def check_knobs(knobs: FaultKnobs) -> FaultKnobs:
             raise UsageError(f"{_CAMEL[name]} must be a probability between 0 and 1, got {value}")
     if knobs.rate_limit_every < 0 or knobs.latency_ms < 0:
         raise UsageError("rateLimitEvery and latencyMs must be >= 0")
+    if knobs.refuse_creates_status and not 400 <= knobs.refuse_creates_status <= 599:
+        raise UsageError(
+            f"refuseCreatesStatus must be 0 (off) or an HTTP error status 400-599, "
+            f"got {knobs.refuse_creates_status}"
+        )
+    if not 0 <= knobs.refuse_creates_code <= 16:
+        raise UsageError(
+            f"refuseCreatesCode must be a gRPC code 0-16, got {knobs.refuse_creates_code}"
+        )
     return knobs
 
 
@@ -67,7 +81,7 @@ def updated_knobs(knobs: FaultKnobs, changes: Mapping[str, Any]) -> FaultKnobs:
             raise UsageError(f"unknown fault knob {key!r}; known: {', '.join(_SNAKE)}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise UsageError(f"fault knob {key!r} must be a number")
-        values[name] = int(value) if name == "rate_limit_every" else float(value)
+        values[name] = int(value) if name in _INT_KNOBS else float(value)
     return check_knobs(replace(knobs, **values))
 
 
@@ -84,6 +98,7 @@ class FaultInjector:
             "lostCreates": 0,
             "failedModels": 0,
         }
+        self.billing_refusals = 0  # reported apart: the faults dict's keys are fixed
 
     def on_request(self) -> Fault | None:
         """Called once per API request (never for /_sandbox/)."""

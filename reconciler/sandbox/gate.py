@@ -9,7 +9,6 @@ arrived (later only when the sandbox is too busy), as a remote control plane wou
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -23,6 +22,7 @@ from reconciler.sandbox.problems import (
     ApiProblem,
 )
 from reconciler.sandbox.store import ModelStore
+from reconciler.sandbox.tokens import TokenBook
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -31,12 +31,16 @@ Send = Callable[[Message], Awaitable[None]]
 Asgi = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 ADMIN_PREFIX = "/_sandbox/"
+# `tm auth refresh` posts its refresh token without an Authorization header.
+UNAUTHENTICATED_PATHS = frozenset({"/auth/cli/refresh"})
 
 
 class Gate:
-    def __init__(self, app: Asgi, *, token: str, store: ModelStore, faults: FaultInjector) -> None:
+    def __init__(
+        self, app: Asgi, *, tokens: TokenBook, store: ModelStore, faults: FaultInjector
+    ) -> None:
         self._app = app
-        self._expected = f"Bearer {token}".encode()
+        self._tokens = tokens
         self._store = store
         self._faults = faults
 
@@ -46,7 +50,8 @@ class Gate:
             return
         loop = asyncio.get_running_loop()
         request_id = uuid.uuid4().hex.encode()
-        delayed = not scope["path"].startswith(ADMIN_PREFIX)
+        path = scope["path"]
+        delayed = not path.startswith(ADMIN_PREFIX) and path not in UNAUTHENTICATED_PATHS
         # The latency knob is the time from a request's arrival to its answer: the work
         # is done at once and the answer held back until then, so the sandbox's own
         # processing time is inside the latency, not on top of it.
@@ -69,18 +74,27 @@ class Gate:
         await self._app(scope, receive, send_with_id)
 
     def _admit(self, scope: Scope) -> ApiProblem | None:
+        path = scope["path"]
+        if path in UNAUTHENTICATED_PATHS:
+            return None
         supplied = b""
         for name, value in scope["headers"]:
             if name == b"authorization":
                 supplied = value
                 break
-        if not hmac.compare_digest(supplied, self._expected):
-            return ApiProblem(
-                401,
-                UNAUTHENTICATED,
-                "missing or invalid bearer token; send 'Authorization: Bearer <token>' "
-                "with the token the sandbox printed at start",
+        scheme, _, token = supplied.decode("latin-1").partition(" ")
+        if scheme != "Bearer" or not token:
+            return _unauthenticated("missing bearer token")
+        if path.startswith(ADMIN_PREFIX) and self._tokens.is_admin(token):
+            return None  # the admin credential outlives its API expiry, to rotate with
+        reason = self._tokens.check(token)
+        if reason == "expired":
+            return _unauthenticated(
+                "access token expired; get a new one (tm auth refresh, or the sandbox's "
+                "POST /_sandbox/tokens)"
             )
+        if reason is not None:
+            return _unauthenticated("invalid bearer token")
         return None
 
     def _fault(self, scope: Scope) -> ApiProblem | None:
@@ -98,6 +112,15 @@ class Gate:
         if fault is Fault.ERROR:
             return ApiProblem(503, UNAVAILABLE, "service unavailable (sandbox injected fault)")
         return None
+
+
+def _unauthenticated(what: str) -> ApiProblem:
+    return ApiProblem(
+        401,
+        UNAUTHENTICATED,
+        f"{what}; send 'Authorization: Bearer <token>' with the token the sandbox printed at "
+        "start or one it issued",
+    )
 
 
 async def _send_problem(send: Send, problem: ApiProblem) -> None:

@@ -11,7 +11,6 @@ from reconciler.sandbox.catalog import (
     EVENT_ERROR,
     EVENT_INFO,
     STATUS_DELETED,
-    STATUS_FAILED,
     STATUS_INIT,
     STATUS_UP,
 )
@@ -39,14 +38,16 @@ def events_at(model: StoredModel, now: float) -> list[Event]:
     # A forced status or a delete before readiness pre-empts the natural outcome.
     cut_offs = [t for t in (model.forced_at, model.deleted_at) if t is not None]
     if model.ready_at <= now and all(model.ready_at < t for t in cut_offs):
-        if model.outcome == STATUS_FAILED:
+        # Any outcome but UP is a failure, whatever name --failed-status gave it.
+        if model.outcome != STATUS_UP:
             events.append(
                 Event(model.ready_at, "Model failed to start: CUDA out of memory", EVENT_ERROR)
             )
         else:
             events.append(Event(model.ready_at, "Model is up and serving", EVENT_INFO))
     if model.forced_at is not None and model.forced_status is not None and model.forced_at <= now:
-        kind = EVENT_ERROR if model.forced_status == STATUS_FAILED else EVENT_INFO
+        healthy = model.forced_status in (STATUS_UP, STATUS_INIT)
+        kind = EVENT_INFO if healthy else EVENT_ERROR
         events.append(Event(model.forced_at, f"Status changed to {model.forced_status}", kind))
     events.extend(Event(at, log, kind) for at, log, kind in model.extra_events if at <= now)
     if model.deleted_at is not None and model.deleted_at <= now:

@@ -29,6 +29,7 @@ def run_sandbox(config: SandboxConfig, *, out: TextIO = sys.stdout) -> None:
         deleted_linger=config.deleted_linger,
         models=models,
         on_change=(lambda snapshot: persistence.save_models(data, snapshot)) if data else None,
+        failed_status=config.shape.failed_status,
     )
     app = create_app(config, store, FaultInjector(config.knobs, seed=config.seed))
     try:

@@ -46,7 +46,9 @@ class ModelStore:
         deleted_linger: float,
         models: Iterable[StoredModel] = (),
         on_change: OnChange | None = None,
+        failed_status: str = STATUS_FAILED,
     ) -> None:
+        self.failed_status = failed_status
         self._clock = clock
         self._ready_after = ready_after
         self._deleted_linger = deleted_linger
@@ -116,7 +118,7 @@ class ModelStore:
             spec=dict(body.spec),
             created_at=now,
             ready_at=now + self._ready_after,
-            outcome=STATUS_FAILED if fail else STATUS_UP,
+            outcome=self.failed_status if fail else STATUS_UP,
         )
         self._models[model.model_id] = model
         self._live_by_name[(user_id, model.model_name)] = model.model_id

@@ -1,7 +1,8 @@
 """Checks a Deploy Model request body the way the control plane would, naming the bad field.
 
 Pure. Returns the accepted request without secrets: hfToken and apiKey are type-checked and
-dropped here, so no later step can store or echo them.
+dropped here, so no later step can store or echo them. Unknown fields are discarded, as
+grpc-gateway does, unless `strict` (then 400 naming the field).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ _KNOWN_FIELDS = frozenset(
 )
 _INFRA_FIELDS = frozenset({"cloudProvider", "nebiusRegion", "lambdaRegion", "onpremRegion"})
 _SECRETS = ("apiKey", "hfToken")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +31,15 @@ class DeployBody:
     spec: Mapping[str, Any]
 
 
-def validate_deploy(body: Any) -> DeployBody:
+def validate_deploy(
+    body: Any, *, strict: bool = False, cloud_providers: tuple[str, ...] = CLOUD_PROVIDERS
+) -> DeployBody:
     if not isinstance(body, dict):
         raise invalid("request body must be a JSON object (a DeployModelRequest)")
     unknown = sorted(set(body) - _KNOWN_FIELDS)
-    if unknown:
+    if unknown and strict:
         raise invalid(f"unknown field {unknown[0]!r} in DeployModelRequest")
+    body = {key: value for key, value in body.items() if key in _KNOWN_FIELDS}
     for name in (*_STRING_FIELDS, "modelName", "userId"):
         if name in body and not isinstance(body[name], str):
             raise invalid(f"{name}: must be a string")
@@ -54,9 +59,11 @@ def validate_deploy(body: Any) -> DeployBody:
     if body.get("gpuType") not in GPU_TYPES:
         raise invalid(f"gpuType: must be one of {', '.join(GPU_TYPES)}")
     gpu_count = _parse_int64(body.get("gpuCount"))
+    if gpu_count is not None and not INT64_MIN <= gpu_count <= INT64_MAX:
+        raise invalid(f"gpuCount: {gpu_count} is out of the int64 range")
     if gpu_count is None or gpu_count < 1:
         raise invalid("gpuCount: must be an integer >= 1")
-    infra = _check_infra(body.get("infra"))
+    infra = _check_infra(body.get("infra"), strict=strict, cloud_providers=cloud_providers)
     model_spec = body.get("modelSpec")
     if model_spec is not None and not isinstance(model_spec, dict):
         raise invalid("modelSpec: must be a JSON object")
@@ -81,18 +88,19 @@ def _parse_int64(value: Any) -> int | None:
     return None
 
 
-def _check_infra(infra: Any) -> dict[str, str]:
+def _check_infra(infra: Any, *, strict: bool, cloud_providers: tuple[str, ...]) -> dict[str, str]:
     if not isinstance(infra, dict):
         raise invalid("infra: required (an object with cloudProvider)")
     unknown = sorted(set(infra) - _INFRA_FIELDS)
-    if unknown:
+    if unknown and strict:
         raise invalid(f"infra.{unknown[0]}: unknown field")
+    infra = {key: value for key, value in infra.items() if key in _INFRA_FIELDS}
     for name, value in infra.items():
         if not isinstance(value, str):
             raise invalid(f"infra.{name}: must be a string")
     provider = infra.get("cloudProvider")
     if not provider:
         raise invalid("infra.cloudProvider: required")
-    if provider not in CLOUD_PROVIDERS:
-        raise invalid(f"infra.cloudProvider: must be one of {', '.join(CLOUD_PROVIDERS)}")
+    if provider not in cloud_providers:
+        raise invalid(f"infra.cloudProvider: must be one of {', '.join(cloud_providers)}")
     return dict(infra)

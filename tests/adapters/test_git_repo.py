@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from reconciler.adapters import state_file
 from reconciler.adapters.git_repo import GitRepo, summarize
 from reconciler.core.errors import GitError
+from tests.support.builders import desired, recorded, state
 
 
 @pytest.fixture(autouse=True)
@@ -140,3 +143,70 @@ def test_summarize(stderr: str, expected: str) -> None:
     text = summarize(stderr)
     assert expected in text
     assert "tok123" not in text and "hint" not in text
+
+
+def test_ancestry_and_contains(remote: Path, tmp_path: Path) -> None:
+    work = make_clone(remote, tmp_path / "work", "bot")
+    repo = GitRepo.find(work)
+    first = repo.head()
+    assert first is not None
+    (work / "more.txt").write_text("more\n")
+    git(work, "add", "more.txt")
+    git(work, "commit", "-q", "-m", "more")
+    second = repo.head()
+    assert second is not None
+    assert repo.is_ancestor(first, second) and not repo.is_ancestor(second, first)
+    git(work, "checkout", "-q", first)
+    assert repo.contains(first) and not repo.contains(second)
+    assert not repo.contains("0" * 40)  # unknown revision
+
+
+def test_ignored_and_changed_paths(remote: Path, tmp_path: Path) -> None:
+    work = make_clone(remote, tmp_path / "work", "bot")
+    (work / ".gitignore").write_text("*.state.json\n")
+    repo = GitRepo.find(work)
+    assert repo.is_ignored(work / "tensormesh.state.json")
+    assert not repo.is_ignored(work / "README.md")
+    assert repo.changed_paths() == ()
+    (work / "README.md").write_text("changed\n")
+    assert repo.changed_paths() == ("README.md",)
+
+
+def test_no_remote_is_refused_clearly(remote: Path, tmp_path: Path) -> None:
+    work = make_clone(remote, tmp_path / "work", "bot")
+    git(work, "remote", "remove", "origin")
+    repo = GitRepo.find(work)
+    with pytest.raises(GitError, match="no remote 'origin'"):
+        repo.check_remote(repo.push_target().remote)
+
+
+def test_the_rebase_merges_state_files_with_the_merge_driver(remote: Path, tmp_path: Path) -> None:
+    """No .gitattributes and no git config: our own rebase configures the driver."""
+    ours = make_clone(remote, tmp_path / "ours", "bot")
+    theirs = make_clone(remote, tmp_path / "theirs", "other-bot")
+    base = state(recorded(desired("alpha"), "m-a"))
+    state_file.save_state(ours / "tensormesh.state.json", base)
+    git(ours, "add", "tensormesh.state.json")
+    git(ours, "commit", "-q", "-m", "state")
+    git(ours, "push", "-q", "origin", "main")
+    git(theirs, "pull", "-q", "--ff-only")
+    their_state = replace(
+        base, serial=2, entries={**base.entries, "beta": recorded(desired("beta"), "m-b")}
+    )
+    state_file.save_state(theirs / "tensormesh.state.json", their_state)
+    git(theirs, "commit", "-q", "-am", "their apply")
+    git(theirs, "push", "-q", "origin", "main")
+
+    path = ours / "tensormesh.state.json"
+    our_state = replace(
+        base, serial=2, entries={**base.entries, "gamma": recorded(desired("gamma"), "m-c")}
+    )
+    state_file.save_state(path, our_state)
+    repo = GitRepo.find(ours)
+    repo.commit_file(path, "our apply")
+    outcome = repo.push(state_path=path)
+    assert outcome.attempts == 2
+    merged = state_file.read_state_file(path)
+    assert sorted(merged.entries) == ["alpha", "beta", "gamma"]
+    assert merged.serial == 3
+    assert git(remote, "show", "main:tensormesh.state.json") == path.read_text().strip()

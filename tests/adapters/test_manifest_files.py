@@ -135,3 +135,51 @@ def test_hidden_folders_are_skipped_unless_named(tmp_path: Path) -> None:
     )
     named = str(tmp_path / "deploy" / ".cache")
     assert manifest_files.find_manifest_files([named]) == (os.path.join(named, "b.yaml"),)
+
+
+def test_a_symlinked_folder_inside_the_tree_is_walked_once(tmp_path: Path) -> None:
+    # Once skipped silently (os.walk does not follow links); now walked, loops ended.
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "real" / "a.yaml", VALID.format(name="a"))
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "alias").symlink_to("../real")
+    (tmp_path / "deploy" / "again").symlink_to("../real")
+    (tmp_path / "real" / "loop").symlink_to("../deploy")  # a cycle must end
+    desired, issues, files = manifest_files.check_manifests([str(tmp_path / "deploy")])
+    assert [model.name for model in desired] == ["a"] and issues == () and files == 1
+
+
+def test_special_files_and_links_out_are_issues_naming_them(tmp_path: Path) -> None:
+    tree = tmp_path / "tree"
+    write(tree / "good.yaml", VALID.format(name="good"))
+    os.mkfifo(tree / "pipe.yaml")
+    os.mkfifo(tree / "notes")  # not named like a manifest: not a manifest, not opened
+    (tree / "zero.yml").symlink_to("/dev/zero")
+    write(tmp_path / "out" / "x.yaml", VALID.format(name="x"))
+    (tree / "outlink").symlink_to(tmp_path / "out")
+    (tree / "outfile.yaml").symlink_to(tmp_path / "out" / "x.yaml")
+    desired, issues, _ = manifest_files.check_manifests([str(tree)])
+    assert [model.name for model in desired] == ["good"]
+    found = {os.path.basename(issue.location.file): issue.message for issue in issues}
+    assert set(found) == {"pipe.yaml", "zero.yml", "outlink", "outfile.yaml"}
+    assert "FIFO" in found["pipe.yaml"]
+    assert all(
+        "outside the config repository" in found[name] for name in found if name != "pipe.yaml"
+    )
+
+
+def test_a_link_to_elsewhere_in_the_same_git_repository_is_followed(tmp_path: Path) -> None:
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / "shared" / "base.yaml", VALID.format(name="shared"))
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "base.yaml").symlink_to("../shared/base.yaml")
+    desired, issues, _ = manifest_files.check_manifests([str(tmp_path / "deploy")])
+    assert [model.name for model in desired] == ["shared"] and issues == ()
+
+
+def test_a_manifest_over_the_cap_is_refused_without_reading_it(tmp_path: Path) -> None:
+    with open(tmp_path / "big.yaml", "wb") as handle:
+        handle.truncate(1 << 40)  # sparse 1 TiB: reading it would exhaust memory
+    _, issues, files = manifest_files.check_manifests([str(tmp_path / "big.yaml")])
+    assert files == 1 and len(issues) == 1
+    assert f"over the limit of {manifest_files.MAX_MANIFEST_BYTES} bytes" in issues[0].message

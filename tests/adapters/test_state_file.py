@@ -9,6 +9,7 @@ import os
 import stat
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -114,6 +115,15 @@ def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
     assert leftovers(tmp_path) == []
 
 
+def test_the_revision_round_trips_and_a_file_without_one_reads_as_none(tmp_path: Path) -> None:
+    assert state_file.read_state_file(GOLDEN).revision is None
+    path = tmp_path / "s.json"
+    revision = "9fceb02d0ae598e95dc970b74767f19372d61af8"
+    state_file.save_state(path, replace(sample_state(), revision=revision))
+    assert json.loads(path.read_text())["revision"] == revision
+    assert state_file.read_state_file(path).revision == revision
+
+
 def test_missing_file_is_a_fresh_state(tmp_path: Path) -> None:
     one = state_file.load_state(tmp_path / "none.json")
     two = state_file.load_state(tmp_path / "none.json")
@@ -163,6 +173,10 @@ def case_bad_fingerprint(doc: dict[str, Any]) -> None:
     doc["entries"]["llama-8b-chat"]["secrets"]["hfToken"]["fingerprint"] = "plain"
 
 
+def case_bad_revision(doc: dict[str, Any]) -> None:
+    doc["revision"] = "main"  # a branch name moves; only a commit id says what was applied
+
+
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -171,6 +185,7 @@ def case_bad_fingerprint(doc: dict[str, Any]) -> None:
         (case_secret_value_in_spec, r"\$\.entries\.qwen-32b\.spec: .*secret values"),
         (case_missing_field, r"\$: 'salt' is a required property"),
         (case_bad_fingerprint, r"\$\.entries\.llama-8b-chat\.secrets\.hfToken\.fingerprint"),
+        (case_bad_revision, r"\$\.revision"),
     ],
 )
 def test_schema_violations_name_the_path(tmp_path: Path, mutate: Any, expected: str) -> None:

@@ -138,7 +138,11 @@ def test_drift_is_sorted_by_name() -> None:
     [
         ("MODEL_STATUS_FAILED", True),
         ("MODEL_STATUS_ERROR", True),
+        ("MODEL_STATUS_DEPLOYMENT_FAILED", True),
+        ("MODEL_STATUS_CRASH_LOOP", True),
+        ("MODEL_STATUS_CRASHED", True),
         ("MODEL_STATUS_INIT", False),
+        ("MODEL_STATUS_DELETED", False),
         ("MODEL_STATUS_UP", False),
         ("MODEL_STATUS_UNSPECIFIED", False),
     ],

@@ -80,3 +80,33 @@ def test_a_foreign_or_corrupt_file_restarts_the_counts() -> None:
 def test_rendering_is_byte_stable() -> None:
     counters = count_pass(Counters(), PassReport(1, (UNMANAGED, MISSING)), now=5.0, duration=0.5)
     assert render_metrics(counters) == render_metrics(counters)
+
+
+def test_live_spend_is_a_gauge_per_currency_with_exact_amounts() -> None:
+    from reconciler.core.spend import Spend
+
+    spend = Spend({"USD": 24_950_000_001, "EUR": 6_000_000_000}, models=3)
+    report = PassReport(1, spend=spend)
+    text = render_metrics(count_pass(Counters(), report, now=1.0, duration=0.1))
+    samples = _samples(text)
+    assert samples['tensormesh_reconciler_hourly_spend{currency="USD"}'] == "24.950000001"
+    assert samples['tensormesh_reconciler_hourly_spend{currency="EUR"}'] == "6.00"
+    assert "# TYPE tensormesh_reconciler_hourly_spend gauge" in text
+    # Unknown spend (no prices this pass): no sample, rather than a stale or zero one.
+    unknown = PassReport(2, spend=Spend({}, unknown_reason="no prices"))
+    later = render_metrics(count_pass(Counters(), unknown, now=2.0, duration=0.1))
+    assert "hourly_spend{" not in later
+
+
+def test_auth_failures_are_counted_from_zero_and_kept_across_runs() -> None:
+    text = render_metrics(Counters())
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "0"
+    assert "# TYPE tensormesh_reconciler_auth_failures_total counter" in text
+    refused = PassReport(1, error="GET /v1/models failed with HTTP 401", auth_failures=2)
+    counters = count_pass(Counters(), refused, now=1.0, duration=0.1)
+    counters = count_pass(counters, PassReport(2), now=2.0, duration=0.1)
+    text = render_metrics(counters)
+    assert _samples(text)["tensormesh_reconciler_auth_failures_total"] == "2"
+    # A `--once` run from cron reads the file back and keeps counting.
+    again = count_pass(parse_counters(text), PassReport(3, auth_failures=1), now=3.0, duration=0)
+    assert _samples(render_metrics(again))["tensormesh_reconciler_auth_failures_total"] == "3"

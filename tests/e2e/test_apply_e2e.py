@@ -44,7 +44,11 @@ def test_full_lifecycle(sandbox, tmp_path):
     args = [str(manifests), "--state", str(state)]
 
     code, plan = plan_json(args, env)
-    assert code == 2 and plan["summary"] == {"create": 3, "replace": 0, "delete": 0, "noop": 0}
+    counts = {key: plan["summary"][key] for key in ("create", "replace", "delete", "noop")}
+    assert code == 2 and counts == {"create": 3, "replace": 0, "delete": 0, "noop": 0}
+    # Priced by the sandbox's pricing API (contract §7): 3 x 1 H100 on Nebius at 2.95/h.
+    hourly = {"currency": "USD", "before": "0.00", "after": "8.85", "difference": "+8.85"}
+    assert plan["summary"]["cost"]["hourly"] == [hourly]
     assert not state.exists()  # plan changes nothing
 
     applied = run_cli(["apply", *args, "--no-wait"], env=env)

@@ -37,6 +37,14 @@ def _faults_off(slow_sandbox: SandboxProcess) -> Iterator[None]:
     slow_sandbox.set_faults(latencyMs=0, errorRate=0)
 
 
+def wait_for_creates(sandbox: SandboxProcess, count: int) -> None:
+    """A third create arrives only once a worker's first one was answered (concurrency 2):
+    then some entries are done and some not, whatever the reads before them cost."""
+    deadline = time.monotonic() + 60
+    while sandbox.stats()["createCalls"] < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def start_apply(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "reconciler", *args],
@@ -126,9 +134,10 @@ def test_signal_stops_new_calls_records_in_flight_and_a_rerun_finishes(
     folder, state = tmp_path / "m", tmp_path / "state.json"
     names = manifests_for(folder, f"sig{signum.value}", 8)
     args = ["apply", str(folder), "--state", str(state), "--no-wait", "--concurrency", "2"]
+    before = slow_sandbox.stats()["createCalls"]
     proc = start_apply(args, slow_sandbox.env)
     wait_for(Path(f"{state}.lock.info"))
-    time.sleep(1.0)
+    wait_for_creates(slow_sandbox, before + 3)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "Traceback" not in out + err
@@ -149,9 +158,10 @@ def test_outage_mid_run_trips_the_breaker_and_ends_cleanly(slow_sandbox, tmp_pat
     names = manifests_for(folder, "outage", 12)
     args = ["apply", str(folder), "--state", str(state), "--no-wait", "--concurrency", "2"]
     env = {**slow_sandbox.env, "TENSORMESH_RETRY_BUDGET": "2"}
+    before = slow_sandbox.stats()["createCalls"]
     proc = start_apply([*args, "--output", "json"], env)
     wait_for(Path(f"{state}.lock.info"))
-    time.sleep(1.0)
+    wait_for_creates(slow_sandbox, before + 3)  # some entries done, most not started
     slow_sandbox.set_faults(errorRate=1)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 1 and "Traceback" not in out + err

@@ -62,7 +62,8 @@ def test_deleted_model_lingers_as_deleted_then_is_gone(
     assert client.delete(f"/v1/models/{model_id}").json() == {}
     listed = client.get("/v1/models").json()["models"]
     assert [m["status"] for m in listed] == ["MODEL_STATUS_DELETED"]
-    assert "apiKey" not in listed[0]
+    # A deleted deployment no longer serves: its key and endpoint are the zero value.
+    assert (listed[0]["apiKey"], listed[0]["endpoint"]) == ("", "")
     clock.advance(61)
     assert client.get("/v1/models").json() == {"models": []}
     assert client.get(f"/v1/models/{model_id}").status_code == 404
@@ -70,10 +71,10 @@ def test_deleted_model_lingers_as_deleted_then_is_gone(
 
 def test_unknown_route_and_method_use_grpc_bodies(client: TestClient) -> None:
     missing = client.get("/v2/nothing")
-    assert missing.status_code == 404
-    assert missing.json()["code"] == 5
+    assert missing.status_code == 501
+    assert missing.json()["code"] == 12
     wrong = client.put("/v1/models")
-    assert wrong.status_code == 405
+    assert wrong.status_code == 501
     assert wrong.json()["code"] == 12
     assert wrong.headers["x-request-id"]
 

@@ -45,7 +45,10 @@ def test_ready_line_names_url_token_and_stable_user(sbx: SandboxProcess) -> None
     assert sbx.token == "test-token"
     profile = sbx.client.get("/auth/profile").json()
     assert profile["user"]["id"] == sbx.user_id
-    assert profile["user"]["email"]
+    # The official SDK's User fields; apiKey is a secret the SDK hides.
+    assert profile["user"]["userEmail"]
+    assert profile["user"]["displayName"]
+    assert profile["user"]["apiKey"].startswith("tmu-")
 
 
 def test_every_response_has_a_unique_request_id(sbx: SandboxProcess) -> None:
@@ -84,7 +87,8 @@ def test_create_returns_an_init_model_with_strings_for_int64_and_an_api_key(
     assert model["apiKey"].startswith("tmk-")
     assert model["endpoint"].startswith("https://create-shape.")
     assert model["events"][0]["log"]
-    assert "description" not in model and "modelSpec" not in model
+    assert model["description"] == "" and model["modelSpec"] is None  # zero values emitted
+    assert model["replicas"] == "0"
     assert "hfToken" not in model
     for text in (response.text, sbx.client.get("/v1/models").text):
         assert SECRET_HF not in text

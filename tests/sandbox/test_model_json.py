@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from reconciler.sandbox.catalog import STATUS_UP
+from reconciler.sandbox.config import ApiShape
 from reconciler.sandbox.model_json import render_model, rfc3339
 from reconciler.sandbox.records import StoredModel
 
@@ -23,8 +24,31 @@ MODEL = StoredModel(
 )
 
 
+OMIT = ApiShape(emit_zero_values=False)
+
+
+def test_by_default_zero_values_are_emitted_as_grpc_gateway_does() -> None:
+    body = render_model(MODEL, 1.0, api_key="tmk-1")
+    assert body["description"] == ""
+    assert body["replicas"] == "0"
+    assert body["gpuCount"] == "2"
+    assert body["infra"] == {
+        "cloudProvider": "CLOUD_PROVIDER_NEBIUS",
+        "nebiusRegion": "",
+        "lambdaRegion": "",
+        "onpremRegion": "",
+    }
+    assert body["modelSpec"] == {}
+
+
+def test_event_type_names_are_a_knob() -> None:
+    shape = ApiShape(event_info="MODEL_EVENT_TYPE_NORMAL")
+    body = render_model(MODEL, 5.0, api_key=None, shape=shape)
+    assert {e["eventType"] for e in body["events"]} == {"MODEL_EVENT_TYPE_NORMAL"}
+
+
 def test_int64_fields_are_strings_and_zero_values_are_omitted() -> None:
-    body = render_model(MODEL, 5.0, api_key="tmk-1")
+    body = render_model(MODEL, 5.0, api_key="tmk-1", shape=OMIT)
     assert body["gpuCount"] == "2"
     assert body["replicas"] == "1"
     assert "description" not in body
@@ -35,7 +59,7 @@ def test_int64_fields_are_strings_and_zero_values_are_omitted() -> None:
 
 
 def test_a_starting_model_has_no_replicas_field() -> None:
-    body = render_model(MODEL, 1.0, api_key="tmk-1")
+    body = render_model(MODEL, 1.0, api_key="tmk-1", shape=OMIT)
     assert body["status"] == "MODEL_STATUS_INIT"
     assert "replicas" not in body
 

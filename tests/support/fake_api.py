@@ -43,6 +43,11 @@ class FakeApi:
     list_calls: int = 0
     whoami_calls: int = 0
     deploy_faults: list[DeployFault] = field(default_factory=list)
+    # Deployment logs by deploymentId, oldest first; `logs_error` makes every logs call
+    # raise it (e.g. a 500); an API without the endpoint is the default: no lines.
+    logs: dict[str, list[str]] = field(default_factory=dict)
+    logs_calls: list[tuple[str, str, int]] = field(default_factory=list)
+    logs_error: ApiError | None = None
     on_deploy: Callable[[DeployRequest], None] | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,6 +97,13 @@ class FakeApi:
         with self._lock:
             self.list_calls += 1
             return self.live_named(model_name)
+
+    def deployment_logs(self, user_id: str, deployment_id: str, *, limit: int) -> tuple[str, ...]:
+        with self._lock:
+            self.logs_calls.append((user_id, deployment_id, limit))
+        if self.logs_error is not None:
+            raise self.logs_error
+        return tuple(self.logs.get(deployment_id, [])[-limit:])
 
     # -- helpers for tests -------------------------------------------------
 
