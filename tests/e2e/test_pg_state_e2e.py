@@ -381,3 +381,102 @@ def test_reconcile_corrects_under_the_workspace_lock_and_is_in_history(
     )[0]
     assert newest["command"] == "reconcile"
     assert [(o["name"], o.get("modelId")) for o in newest["outcomes"]] == [("rc-a", now)]
+
+
+def test_adopt_records_into_a_workspace_and_names_no_file_to_commit(slow_sandbox, pg_url, tmp_path):
+    slow_sandbox.create_model(
+        {
+            "modelName": "adopt-pg",
+            "modelPath": "Qwen/Qwen2.5-32B-Instruct",
+            "gpuType": "GPU_TYPE_H200",
+            "gpuCount": 4,
+            "infra": {"cloudProvider": "CLOUD_PROVIDER_LAMBDA"},
+        }
+    )
+    out = tmp_path / "adopted"
+    env = slow_sandbox.env
+    where = ["--state", pg_url, "--workspace", "onboard"]
+    adopted = cli(["adopt", "--out", str(out), *where, "--target", "adopt-pg"], env, cwd=tmp_path)
+    assert adopted.returncode == 0, adopted.stderr
+    assert (out / "adopt-pg.yaml").exists()
+    # The next steps name the workspace, and commit only the manifests: no state file.
+    assert "--workspace onboard" in adopted.stdout
+    assert f"git add {out} &&" in adopted.stdout
+    assert "adopt-pg" in state_store.read_state(f"{pg_url}#onboard").entries
+    assert "adopt-pg" not in state_store.read_state(f"{pg_url}#default").entries
+    plan = cli(["plan", str(out), *where, "--detailed-exitcode"], env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    newest = json.loads(
+        cli(["state", "history", *where, "--output", "json", "--limit", "1"], env).stdout
+    )[0]
+    assert newest["command"] == "adopt"
+    assert [o["name"] for o in newest["outcomes"]] == ["adopt-pg"]
+
+
+def test_reconcile_pull_on_a_database_state_takes_no_file_lock_and_records_the_revision(
+    slow_sandbox, pg_url, tmp_path
+):
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    author = checkout(bare, tmp_path / "author", "author")
+    write_manifest(author / "manifests", "pull-pg")
+    git(author, "add", "manifests")
+    git(author, "commit", "-q", "-m", "one model")
+    git(author, "push", "-q", "-u", "origin", "main")
+    runner = checkout(bare, tmp_path / "runner", "runner")
+    write_manifest(author / "manifests", "pull-pg-2")  # pushed after the runner cloned
+    git(author, "add", "manifests")
+    git(author, "commit", "-q", "-m", "another")
+    git(author, "push", "-q")
+    env = {**slow_sandbox.env, "HOME": str(runner), "GIT_CONFIG_GLOBAL": "/dev/null"}
+    where = ["--state", pg_url, "--workspace", "pulled"]
+    ran = cli(["reconcile", "manifests", *where, "--pull", "--once"], env, cwd=runner)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert sorted(state_store.read_state(f"{pg_url}#pulled").entries) == ["pull-pg", "pull-pg-2"]
+    # Nothing beside the clone's own files: no lock file named after the URL.
+    assert sorted(p.name for p in runner.iterdir()) == [".git", "manifests"]
+    newest = json.loads(
+        cli(["state", "history", *where, "--output", "json", "--limit", "1"], env).stdout
+    )[0]
+    assert newest["revision"] == git(author, "rev-parse", "HEAD")
+
+
+def test_reconcile_git_mode_keeps_a_database_state_out_of_its_clone(slow_sandbox, pg_url, tmp_path):
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    author = checkout(bare, tmp_path / "author", "author")
+    write_manifest(author / "deploy", "git-pg")
+    git(author, "add", "deploy")
+    git(author, "commit", "-q", "-m", "one model")
+    git(author, "push", "-q", "-u", "origin", "main")
+    pushed = git(author, "rev-parse", "HEAD")
+    workdir = tmp_path / "clone"
+    env = {**slow_sandbox.env, "HOME": str(tmp_path), "GIT_CONFIG_GLOBAL": "/dev/null"}
+    where = ["--state", pg_url, "--workspace", "pullmode"]
+    ran = cli(
+        [
+            "reconcile",
+            *where,
+            "--git",
+            str(bare),
+            "--ref",
+            "main",
+            "--path",
+            "deploy",
+            "--workdir",
+            str(workdir),
+            "--once",
+        ],
+        env,
+        cwd=tmp_path,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    state = state_store.read_state(f"{pg_url}#pullmode")
+    assert list(state.entries) == ["git-pg"] and state.revision == pushed
+    assert sorted(p.name for p in workdir.iterdir()) == [".git", "deploy"]
+    assert not any(p.name.startswith("postgres") for p in tmp_path.iterdir())
+    assert git(bare, "rev-parse", "main") == pushed  # nothing pushed back
+    newest = json.loads(
+        cli(["state", "history", *where, "--output", "json", "--limit", "1"], env).stdout
+    )[0]
+    assert newest["command"] == "reconcile" and newest["revision"] == pushed
