@@ -171,3 +171,24 @@ def test_a_wrong_password_is_one_line_without_the_password(postgres_server) -> N
     message = str(caught.value)
     assert "\n" not in message and "password authentication failed" in message
     assert "not-the-password-123" not in message and "***" in message
+
+
+def test_the_revision_a_commit_records_is_kept_in_the_document_and_the_history(
+    pg_url: str,
+) -> None:
+    location = f"{pg_url}#default"
+    applied_from = "0123456789abcdef0123456789abcdef01234567"
+    with StateStore.open(location, command="apply") as store:
+        store.ensure_on_disk()
+        store.note_run(revision=applied_from)
+        store.record(entry("a", "m-1"))
+        assert store.commit(revision=applied_from) is True
+    assert read_state(location).revision == applied_from
+    with StateStore.open(location, command="apply") as store:
+        assert store.state.revision == applied_from
+        store.record(entry("b", "m-2"))
+        assert store.commit() is True  # no revision given: the state keeps its own
+    assert read_state(location).revision == applied_from
+    with psycopg.connect(pg_url) as conn:
+        revisions = [row[0] for row in conn.execute("SELECT revision FROM tensormesh_history")]
+    assert applied_from in revisions
