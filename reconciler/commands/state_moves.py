@@ -5,6 +5,7 @@ show a PostgreSQL workspace's audit history. Thin: the stores do the reading and
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -50,7 +51,7 @@ def migrate_command(
     assert other is not None
     here, there = (_located(place, workspace) for place in (state_path, other))
     source, target = (here, there) if to_location is not None else (there, here)
-    if source == target:
+    if _same(source, target):
         raise UsageError("the source and the target are the same state")
     copied = copy_state(source, target, lock_timeout=lock_timeout)
     click.echo(
@@ -65,6 +66,14 @@ def _located(place: str, workspace: str) -> str:
     if state_location.is_database(place):
         return state_location.with_workspace(place, workspace)
     return place
+
+
+def _same(first: str, second: str) -> bool:
+    """Two names of one state: the same URL and workspace, or files that are one file once
+    symlinks are followed (copying a file onto itself would wait for its own lock)."""
+    if state_location.is_database(first) or state_location.is_database(second):
+        return first == second
+    return Path(first).resolve() == Path(second).resolve()
 
 
 def copy_state(source: str, target: str, *, lock_timeout: float) -> Any:
