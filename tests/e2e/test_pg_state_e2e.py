@@ -135,10 +135,11 @@ def test_two_checkouts_apply_at_once_one_waits_nothing_twice_and_history_shows_b
 
     env = {**slow_sandbox.env, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
     args = ["apply", "manifests", "--state", pg_url, "--no-wait", "--concurrency", "1"]
-    runs = [
-        start([*args, "--lock-timeout", "120"], {**env, "HOME": str(where)}, cwd=where)
-        for where in (first, second)
-    ]
+    # The older checkout takes the lock first: the newer one waits, then applies on top (the
+    # other order refuses the older checkout as stale; see the test after this one).
+    runs = [start([*args, "--lock-timeout", "120"], {**env, "HOME": str(first)}, cwd=first)]
+    wait_for_holder(pg_url, runs[0].pid)
+    runs.append(start([*args, "--lock-timeout", "120"], {**env, "HOME": str(second)}, cwd=second))
     outputs = [run.communicate(timeout=120) for run in runs]
     for run, (out, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
@@ -163,6 +164,34 @@ def test_two_checkouts_apply_at_once_one_waits_nothing_twice_and_history_shows_b
     assert all(recorded[o["name"]].model_id == o["modelId"] for o in created)
 
 
+def test_an_older_checkout_is_refused_as_stale_by_a_database_state(slow_sandbox, pg_url, tmp_path):
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    older = checkout(bare, tmp_path / "older", "older")
+    write_manifest(older / "manifests", "stale-a")
+    git(older, "add", "manifests")
+    git(older, "commit", "-q", "-m", "one model")
+    git(older, "push", "-q", "-u", "origin", "main")
+    newer = checkout(bare, tmp_path / "newer", "newer")
+    write_manifest(newer / "manifests", "stale-b")
+    git(newer, "add", "manifests")
+    git(newer, "commit", "-q", "-m", "one more")
+    env = {**slow_sandbox.env, "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_CONFIG_NOSYSTEM": "1"}
+    args = ["apply", "manifests", "--state", pg_url, "--no-wait"]
+    applied = cli(args, {**env, "HOME": str(newer)}, cwd=newer)
+    assert applied.returncode == 0, applied.stderr
+    revision = git(newer, "rev-parse", "HEAD")
+    assert state_store.read_state(f"{pg_url}#default").revision == revision
+
+    refused = cli(args, {**env, "HOME": str(older)}, cwd=older)
+    assert_clean_failure(refused)
+    assert f"the state was applied from {revision[:12]}" in refused.stderr
+    assert "pull first" in refused.stderr
+    # Nothing undone: the newer checkout's model is still recorded and live.
+    assert set(state_store.read_state(f"{pg_url}#default").entries) == {"stale-a", "stale-b"}
+    assert set(live_ids(slow_sandbox, ["stale-a", "stale-b"])) == {"stale-a", "stale-b"}
+
+
 def test_kill_9_of_the_holder_frees_the_lock_and_the_rerun_loses_nothing(
     slow_sandbox, pg_url, tmp_path
 ):
@@ -182,7 +211,8 @@ def test_kill_9_of_the_holder_frees_the_lock_and_the_rerun_loses_nothing(
     # plan reads without the lock, in a consistent snapshot, while the apply runs
     planned = cli(["plan", str(folder), "--state", pg_url, "--output", "json"], slow_sandbox.env)
     assert planned.returncode == 0, planned.stderr
-    assert sum(json.loads(planned.stdout)["summary"].values()) == len(names)
+    summary = json.loads(planned.stdout)["summary"]
+    assert sum(summary[action] for action in ("create", "replace", "delete", "noop")) == len(names)
 
     time.sleep(0.6)  # some deploys done, one in flight
     victim.send_signal(signal.SIGKILL)
