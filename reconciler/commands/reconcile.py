@@ -203,10 +203,10 @@ def run_reconcile(
     )
     if not paths and source is None:
         raise click.UsageError("give at least one manifest file or folder")
+    board = _board(serve, interval=interval, source=source)  # a bad address: usage error
     # One token source for the whole loop: a rotated token file is picked up between calls
     # and after a 401, and its 401 count feeds the auth-failure metric.
     tokens = token_source.from_environment(os.environ)
-    board = _board(serve, interval=interval, source=source)
     # A bad token or URL is one usage error now, not a failed pass every --interval.
     http_api.connect(api_url, concurrency=concurrency, tokens=tokens).close()
     logs.setup_logging(log_format)
