@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test test-fast check lint typecheck contracts demo bench golden clean campaign conformance
+.PHONY: test test-fast check lint typecheck contracts demo bench golden clean campaign conformance postgres-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 # Everything: unit, e2e (real CLI against a real sandbox), conformance, a 6-seed smoke of
 # the fault campaign.
-test: $(STAMP) deps-chromium
+test: $(STAMP) postgres-server deps-chromium
 	$(BIN)/python -m pytest -q
 
 # Unit tests only, for feedback while editing: no subprocess (sandbox or CLI), no e2e, no
@@ -24,6 +24,19 @@ test-fast: $(STAMP)
 	HYPOTHESIS_EXAMPLES_SCALE=0.2 $(BIN)/python -m pytest -q -p no:cacheprovider \
 		-m "not e2e and not slow and not cli" \
 		--ignore=tests/e2e --ignore=tests/conformance --ignore=tests/examples
+
+# The PostgreSQL state's tests start a real server (tests/support/postgres.py). Install
+# Debian's `postgresql` when no initdb is found and we may (root with apt-get); elsewhere
+# those tests skip with a reason, or fail under CI=true.
+postgres-server:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the PostgreSQL server for the tests (apt-get install postgresql)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else \
+	    echo "note: no PostgreSQL server found; its tests skip (install Debian's postgresql package)"; \
+	  fi; \
+	fi
 
 # The status page's browser test (tests/e2e/test_status_page.py) opens it in Debian's
 # headless `chromium`: installed here when missing and we are root (CI containers); anyone
@@ -82,7 +95,7 @@ conformance: $(STAMP)
 
 # The full fault campaign (`make test` runs 6 seeds of it).
 campaign: $(STAMP)
-	CAMPAIGN_SEEDS=200 $(BIN)/python -m pytest -q tests/e2e/test_fault_campaign.py
+	CAMPAIGN_SEEDS=200 CAMPAIGN_PG_SEEDS=50 $(BIN)/python -m pytest -q tests/e2e/test_fault_campaign.py
 
 clean:
 	rm -rf $(VENV) .venv-sdk .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,7 +1,8 @@
 """`python -m bench`: run the benchmark suite, print the table, write bench/results/*.json.
 
 Flags: --sizes 1000 5000 20000, --quick (N=200, one round: checks the suite works),
---rounds R, --compare FILE, --offline-only, --results-dir DIR. Never fails on figures.
+--rounds R, --compare FILE, --offline-only, --no-postgres, --results-dir DIR.
+Never fails on figures.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--offline-only", action="store_true", help="skip apply and reconcile")
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip the PostgreSQL state's rows"
+    )
     parser.add_argument("--compare", type=Path, metavar="FILE", help="an earlier results JSON")
     parser.add_argument(
         "--results-dir", type=Path, default=Path(__file__).resolve().parent / "results"
@@ -62,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         rows += suite.startup_steps(suite.workload.build(scratch / "startup", 1), settings)
         for n in sizes:
             print(f"bench: N={n} ...", file=sys.stderr, flush=True)
-            rows += suite.run_size(n, settings, scratch, api=not args.offline_only)
+            rows += suite.run_size(
+                n, settings, scratch, api=not args.offline_only, postgres=not args.no_postgres
+            )
     extra = [g for g in (suite.growth(rows, "plan no-op one-per-file", 25.0),) if g is not None]
     print(results.table(rows, extra))
     document = {

@@ -209,7 +209,9 @@ def _reconcile_over(
     )  # fmt: skip
 
 
-def run_size(n: int, settings: Settings, scratch: Path, *, api: bool) -> list[Result]:
+def run_size(
+    n: int, settings: Settings, scratch: Path, *, api: bool, postgres: bool = True
+) -> list[Result]:
     root = scratch / f"n{n}"
     work = workload.build(root, n)
     try:
@@ -217,6 +219,10 @@ def run_size(n: int, settings: Settings, scratch: Path, *, api: bool) -> list[Re
         if api:
             results += api_steps(work, settings, scratch)
             results += bench_service.service_steps(n, settings.api_rounds, scratch)
+        if postgres and api:
+            from bench import bench_pg
+
+            results += bench_pg.pg_steps(work, settings)
         return results
     finally:
         shutil.rmtree(root, ignore_errors=True)

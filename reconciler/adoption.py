@@ -13,11 +13,13 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from reconciler.adapters import (
     manifest_files,
     manifest_writer,
     schema_files,
+    state_location,
     state_store,
     yaml_loader,
 )
@@ -80,10 +82,23 @@ def _report(
         rows=tuple(sorted(rows, key=lambda row: (row.live.model_name, row.live.model_id))),
         not_selected=len(live) - len(rows),
         out_dir=options.out_dir,
-        state_path=options.state_path,
         dry_run=options.dry_run,
         secret_envs=dict(options.secret_envs),
+        **_state_named(options.state_path),
     )
+
+
+def _state_named(location: str) -> dict[str, Any]:
+    """How the report names the state: a PostgreSQL URL without its password and with its
+    workspace, and never as a file to commit."""
+    if not state_location.is_database(location):
+        return {"state_path": location}
+    url, workspace = state_location.split(location)
+    return {
+        "state_path": state_location.describe(location),
+        "state_flags": ("--state", state_location.redact(url), "--workspace", workspace),
+        "state_in_repo": False,
+    }
 
 
 def _secret_values(secret_envs: Mapping[str, str], env: Mapping[str, str]) -> dict[str, str]:

@@ -7,10 +7,12 @@ git nothing is recorded and nothing is checked. Decides nothing else; prints not
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.adapters import state_location
 from reconciler.adapters.git_repo import GitRepo
 from reconciler.adapters.state_lock import StateLock
 from reconciler.core.errors import GitError, StaleCheckoutError
@@ -25,8 +27,14 @@ class Checkout:
 
 def find_checkout(paths: Sequence[str], state_path: str) -> Checkout | None:
     """The git checkout of the manifests (the first PATH; the state file's folder when there
-    is none, as with `apply --plan`); None outside git."""
-    where = Path(paths[0]) if paths else Path(state_path).resolve().parent
+    is none, as with `apply --plan`, or the working folder for a PostgreSQL state); None
+    outside git."""
+    if paths:
+        where = Path(paths[0])
+    elif state_location.is_database(state_path):
+        where = Path.cwd()
+    else:
+        where = Path(state_path).resolve().parent
     repo = GitRepo.find_optional(where if where.exists() else where.parent)
     return None if repo is None else Checkout(repo, repo.head())
 
@@ -55,6 +63,12 @@ def pull(checkout: Checkout | None, state_path: str, *, lock_timeout: float) -> 
             "--pull needs the manifests in a git clone, but the first PATH is not inside one; "
             "drop --pull or point PATH at a clone"
         )
-    with StateLock(state_path, command="reconcile --pull", timeout=lock_timeout):
+    # A PostgreSQL state is not in the clone: no writer of it can race the pull.
+    lock = (
+        contextlib.nullcontext()
+        if state_location.is_database(state_path)
+        else StateLock(state_path, command="reconcile --pull", timeout=lock_timeout)
+    )
+    with lock:
         checkout.repo.pull_fast_forward()
     return Checkout(checkout.repo, checkout.repo.head())

@@ -14,9 +14,11 @@ at most one pass, our own write-back commit that has not reached the remote yet)
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from reconciler.adapters import state_location
 from reconciler.adapters.git_repo import GitRepo, summarize
 from reconciler.adapters.state_lock import StateLock
 from reconciler.checkout import Checkout
@@ -42,12 +44,17 @@ class GitSource:
         return self.workdir / self.path
 
     def resolve_state(self, state_path: str) -> str:
-        """A relative --state names a file in the clone (committed and pushed back)."""
+        """A relative --state names a file in the clone (committed and pushed back); a
+        PostgreSQL state stays where it is."""
+        if state_location.is_database(state_path):
+            return state_path
         given = Path(state_path)
         return str(given if given.is_absolute() else self.workdir / given)
 
     def holds(self, state_path: str) -> bool:
         """Whether the state file lies inside the clone (then it is written back)."""
+        if state_location.is_database(state_path):
+            return False
         try:
             Path(state_path).resolve().relative_to(self.workdir.resolve())
         except ValueError:
@@ -110,8 +117,14 @@ def fetch(repo: GitRepo, source: GitSource) -> str:
 
 def sync(source: GitSource, repo: GitRepo, state_path: str, *, lock_timeout: float) -> Checkout:
     """Before a pass: fetch, refuse what must not be reconciled, check the fetched commit
-    out. Under the state lock: the checkout may rewrite a state file kept in the clone."""
-    with StateLock(state_path, command="reconcile --git", timeout=lock_timeout):
+    out. Under the state lock: the checkout may rewrite a state file kept in the clone (a
+    PostgreSQL state is not in the clone: nothing to guard, its lock is the pass's own)."""
+    lock = (
+        contextlib.nullcontext()
+        if state_location.is_database(state_path)
+        else StateLock(state_path, command="reconcile --git", timeout=lock_timeout)
+    )
+    with lock:
         fetched = fetch(repo, source)
         applied = _ref(repo, APPLIED_REF)
         if applied is not None and not repo.is_ancestor(applied, fetched):

@@ -238,6 +238,10 @@ def run_apply(
             state = _settle(store, desired, connect, env)
         plan = plan_against(desired, state, prune=prune, env=env, scope=scope)
         plan_run = PlanRun(desired, state, plan)
+        # The audit history (PostgreSQL) says what was meant, even after a crash.
+        store.note_run(
+            plan=plan, manifests=tuple(paths), revision=git_checkout.recorded_revision(checkout)
+        )
         if not plan.has_work:
             result = quiet_result(plan)
         else:
@@ -255,6 +259,7 @@ def run_apply(
                 env=env,
                 heartbeat=heartbeat,
             )
+            store.note_run(result=result)
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
 
 
@@ -411,6 +416,7 @@ def run_saved_plan(
             )
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
+        store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
         if not plan.has_work:
             result = quiet_result(plan)
         else:
@@ -429,4 +435,5 @@ def run_saved_plan(
                 env=env,
                 heartbeat=heartbeat,
             )
+            store.note_run(result=result)
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

@@ -326,6 +326,9 @@ def _correct(
                 env=env,
                 heartbeat=lambda message: log.info("%s", message),
             )
+            store.note_run(
+                plan=seen.plan, result=result, revision=git_checkout.recorded_revision(checkout)
+            )
         written = store.commit(revision=git_checkout.recorded_revision(checkout))
         failure = None
         if written and options.publish is not None:

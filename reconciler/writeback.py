@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from reconciler.adapters import state_file
+from reconciler.adapters import state_file, state_location
 from reconciler.adapters.git_repo import GitRepo, PushOutcome
-from reconciler.core.errors import GitError
+from reconciler.core.errors import GitError, UsageError
 from reconciler.core.outcome import ApplyResult
 
 SKIP_CI = "[skip ci]"
@@ -77,6 +77,11 @@ def prepare(state_path: str, options: WritebackOptions) -> GitRepo | None:
     uncommitted."""
     if not options.enabled:
         return None
+    if state_location.is_database(state_path):
+        raise UsageError(
+            "--commit/--push write a state file back to git; a PostgreSQL state is saved in "
+            "the database already, so leave them out"
+        )
     path = Path(state_path).resolve()
     repo = GitRepo.find(path.parent)
     repo.identity()

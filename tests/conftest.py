@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings
 
 from tests.support import examples
+from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.sandbox import SandboxProcess, start_sandbox
 
 if examples.SCALE < 1:  # `make test-fast`: also fewer examples where a test sets none
@@ -43,3 +44,16 @@ def sandbox(_module_sandbox: list[SandboxProcess]) -> SandboxProcess:
     process = start_sandbox()
     _module_sandbox.append(process)
     return process
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (skipped when the binaries are missing)."""
+    with start_postgres() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> str:
+    """The URL (with password) of a fresh, empty database on the session's server."""
+    return postgres_server.create_database()

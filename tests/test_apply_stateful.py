@@ -241,13 +241,17 @@ class ApplyMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.manifests)))
         self.manifests[name] = (self.manifests[name][0], self._secret())
 
+    def _run(self, *, prune: bool, faults: list[str]) -> tuple[State, bool]:
+        """One apply; the backend variants below carry it out through a real state store."""
+        return run_apply(self.api, self.state, self.manifests, prune=prune, faults=faults)
+
     @rule(prune=st.booleans(), faults=st.lists(st.sampled_from(FAULTS), max_size=6))
     def faulty_apply(self, prune: bool, faults: list[str]) -> None:
-        self.state, _ = run_apply(self.api, self.state, self.manifests, prune=prune, faults=faults)
+        self.state, _ = self._run(prune=prune, faults=faults)
 
     @rule(prune=st.booleans())
     def clean_apply(self, prune: bool) -> None:
-        self.state, died = run_apply(self.api, self.state, self.manifests, prune=prune, faults=[])
+        self.state, died = self._run(prune=prune, faults=[])
         assert not died
         assert not self.state.intents, "a fault-free apply leaves no open intent"
         assert set(self.manifests) <= set(self.state.entries)

@@ -196,3 +196,23 @@ def test_fetch_entry_refusals(model: LiveModel, error: str) -> None:
     with pytest.raises(ReconcilerError, match=error):
         fetch_entry(api, "mistral-7b", "m-9", user_id=USER)
     assert api.whoami_calls == 0  # the given user id is used as is
+
+
+def test_migrate_refuses_a_symlink_onto_its_own_target(tmp_path: Path, capsys) -> None:
+    real = tmp_path / "real.state.json"
+    write_state(real)
+    (tmp_path / "link.state.json").symlink_to(real.name)
+    code = main(
+        [
+            "state",
+            "migrate",
+            "--state",
+            str(tmp_path / "link.state.json"),
+            "--to",
+            str(real),
+            "--lock-timeout",
+            "0",
+        ]
+    )
+    assert code != 0
+    assert "the source and the target are the same state" in capsys.readouterr().err

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
-from reconciler.adapters import journal, state_file
+from reconciler.adapters import journal, state_file, state_location
 from reconciler.adapters.state_lock import StateLock
 from reconciler.core import record
 from reconciler.core.errors import StateError
@@ -26,24 +26,88 @@ from reconciler.core.record import JournalRecord
 _V = TypeVar("_V")
 
 
+class JournalPort(Protocol):
+    """What the store needs of a journal: buffered writes, group-committed syncs."""
+
+    bytes_written: int
+    records_written: int
+
+    @property
+    def synced(self) -> int: ...
+    def write_many(self, records: Sequence[JournalRecord]) -> int: ...
+    def sync(self, ticket: int) -> None: ...
+    def close(self) -> None: ...
+    def remove(self) -> None: ...
+
+
+class Backing(Protocol):
+    """Where a locked store keeps its state: the file, or a PostgreSQL workspace."""
+
+    @property
+    def journal(self) -> JournalPort: ...
+    @property
+    def settles_every_record(self) -> bool:
+        """True when a record written without waiting would not survive a kill of this
+        process (it is only in its memory), so `record` must wait for it anyway."""
+        ...
+
+    def exists(self) -> bool: ...
+    def save(self, state: State) -> None: ...
+    def note_run(self, **facts: Any) -> None: ...
+    def release(self) -> None: ...
+
+
+class _FileBacking:
+    def __init__(self, path: Path, lock: StateLock) -> None:
+        self.path = path
+        self.lock = lock
+        self._journal = journal.Journal(journal.journal_path(path))
+
+    @property
+    def journal(self) -> JournalPort:
+        return self._journal
+
+    @property
+    def settles_every_record(self) -> bool:
+        return False  # a written line is in the OS: only a power cut can lose it unsynced
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def save(self, state: State) -> None:
+        state_file.save_state(self.path, state)
+
+    def note_run(self, **facts: Any) -> None:
+        del facts  # a state file keeps no history: git log is its audit trail
+
+    def release(self) -> None:
+        self.lock.release()
+
+
 def read_state(path: str | Path) -> State:
-    """The current state (file plus journal) without taking the lock: for read-only commands."""
+    """The current state (file plus journal) without taking the lock: for read-only commands.
+
+    A PostgreSQL location is read in one consistent snapshot, also without a lock."""
+    if state_location.is_database(str(path)):
+        from reconciler.adapters import pg_state
+
+        return pg_state.read_state(str(path))
     return state_file.load_state(path)
 
 
 class StateStore:
     """`with StateStore.open(path, command="apply") as store:` ... `store.commit()`."""
 
-    def __init__(self, path: Path, lock: StateLock, base: State, current: State) -> None:
+    def __init__(self, path: Path, backing: Backing, base: State, current: State) -> None:
         self.path = path
-        self._lock = lock
+        self._backing = backing
         self._base = base  # what the state file holds
         # The file plus every journaled record, kept as mutable maps so that a record costs
         # O(1) rather than a copy of the whole State (which made an apply O(N^2)).
         self._header = replace(current, entries={}, intents={})
         self._entries = dict(current.entries)
         self._intents = dict(current.intents)
-        self._journal = journal.Journal(journal.journal_path(path))
+        self._journal = backing.journal
         self._mutex = threading.Lock()
         # Written, not yet known durable: (ticket, record), in ticket order.
         self._pending: list[tuple[int, JournalRecord]] = []
@@ -53,7 +117,15 @@ class StateStore:
         """Take the lock, then load the file and replay a journal left by an interrupted run.
 
         A symlinked state file is followed: lock, journal and writes all go beside its target.
+        A PostgreSQL location opens its workspace instead (locked the same way).
         """
+        if state_location.is_database(str(path)):
+            from reconciler.adapters import pg_state
+
+            backing, base, current = pg_state.open_backing(
+                str(path), command=command, lock_timeout=lock_timeout
+            )
+            return cls(Path(str(path)), backing, base, current)
         path = state_file.resolve_path(path)
         lock = StateLock(path, command=command, timeout=lock_timeout)
         lock.acquire()
@@ -63,7 +135,7 @@ class StateStore:
         except BaseException:
             lock.release()
             raise
-        return cls(path, lock, base, current)
+        return cls(path, _FileBacking(path, lock), base, current)
 
     def __enter__(self) -> StateStore:
         return self
@@ -117,7 +189,7 @@ class StateStore:
             last = self._journal.write_many(records)
             first = last - len(records) + 1
             self._pending.extend(zip(range(first, last + 1), records, strict=True))
-        if wait:
+        if wait or self._backing.settles_every_record:
             self._settle(last)
 
     def flush(self) -> None:
@@ -168,10 +240,10 @@ class StateStore:
         lineage and salt are durable before the first API call: replaying the journal onto a
         fresh state after a crash would otherwise change both (every secret would look
         rotated, and no model would carry this state's mark)."""
-        if self.path.exists():
+        if self._backing.exists():
             return
         with self._mutex:
-            state_file.save_state(self.path, self._base)  # no file: the base is a fresh state
+            self._backing.save(self._base)  # no file: the base is a fresh state
 
     def commit(self, *, revision: str | None = None) -> bool:
         """Save a changed state with serial + 1 and drop the journal; True when it wrote.
@@ -186,7 +258,7 @@ class StateStore:
                 saved = replace(
                     current, serial=self._base.serial + 1, revision=revision or current.revision
                 )
-                state_file.save_state(self.path, saved)
+                self._backing.save(saved)
                 self._base = saved
                 self._header = replace(saved, entries={}, intents={})
                 wrote = True
@@ -203,7 +275,29 @@ class StateStore:
             self.flush()
         with self._mutex:
             self._journal.close()
-            self._lock.release()
+            self._backing.release()
+
+    def install(self, state: State) -> None:
+        """Make `state` this store's saved state exactly as given (serial included): for
+        `state migrate`, so that a moved state keeps its lineage, serial and salt."""
+        self.flush()
+        with self._mutex:
+            self._backing.save(state)
+            self._journal.remove()
+            self._base = state
+            self._header = replace(state, entries={}, intents={})
+            self._entries = dict(state.entries)
+            self._intents = dict(state.intents)
+
+    @property
+    def saved(self) -> bool:
+        """Whether a state was ever saved here (a file on disk, a workspace's document)."""
+        return self._backing.exists()
+
+    def note_run(self, **facts: Any) -> None:
+        """What this run meant to do and did (plan, result), for a backend that keeps an
+        audit history; the file backend keeps none."""
+        self._backing.note_run(**facts)
 
 
 def _put(table: dict[str, _V], name: str, value: _V | None) -> None:

@@ -5,6 +5,7 @@ Declarations only: no I/O and no defaults computed at import time beyond constan
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from typing import Any, TypeVar
 
 import click
 
-from reconciler.adapters import endpoint
+from reconciler.adapters import endpoint, state_location
 from reconciler.adapters.state_file import DEFAULT_STATE_FILE, STATE_FILE_ENV
 from reconciler.core.errors import UsageError
 
@@ -76,16 +77,35 @@ def check_output_folder(
     return value
 
 
-# `--state FILE`, passed to the command as `state_path: str`.
-state_option = click.option(
-    "--state",
-    "state_path",
-    default=DEFAULT_STATE_FILE,
-    envvar=STATE_FILE_ENV,
-    show_default=True,
-    metavar="FILE",
-    help=f"The recorded-state file (created on first apply); env {STATE_FILE_ENV}.",
-)
+def state_option(func: F) -> F:
+    """`--state FILE|URL` and `--workspace NAME`, passed to the command folded into one
+    `state_path: str` (a PostgreSQL URL carries its workspace; see adapters/state_location)."""
+
+    @functools.wraps(func)
+    def folded(*args: Any, workspace: str, **kwargs: Any) -> object:
+        kwargs["state_path"] = state_location.with_workspace(kwargs["state_path"], workspace)
+        return func(*args, **kwargs)
+
+    with_workspace = click.option(
+        "--workspace",
+        default=state_location.DEFAULT_WORKSPACE,
+        show_default=True,
+        metavar="NAME",
+        help="The workspace inside a PostgreSQL state (several environments in one database).",
+    )(folded)
+    return click.option(  # type: ignore[return-value]
+        "--state",
+        "state_path",
+        default=DEFAULT_STATE_FILE,
+        envvar=STATE_FILE_ENV,
+        show_default=True,
+        metavar="FILE|URL",
+        help=(
+            "The recorded-state file (created on first apply), or a PostgreSQL URL "
+            f"postgresql://USER[:PASSWORD]@HOST:PORT/DB; env {STATE_FILE_ENV}."
+        ),
+    )(with_workspace)
+
 
 # `--lock-timeout SECONDS`, passed as `lock_timeout: float`: how long to wait for the state lock.
 lock_timeout_option = click.option(

@@ -365,10 +365,12 @@ def _open_source(
     """Clone (or reuse the clone) and fetch once; the state path, the manifests and the
     per-pass sync."""
     from reconciler import git_source
+    from reconciler.adapters import state_location
 
     repo = git_source.open_clone(source)
     state_path = source.resolve_state(state_path)
-    Path(state_path).parent.mkdir(parents=True, exist_ok=True)
+    if not state_location.is_database(state_path):
+        Path(state_path).parent.mkdir(parents=True, exist_ok=True)
 
     def sync(state: str) -> Checkout:
         return git_source.sync(source, repo, state, lock_timeout=lock_timeout)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from reconciler.adapters import secrets, state_file, state_lock, state_store
+from reconciler.adapters import secrets, state_file, state_location, state_lock, state_store
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
 from reconciler.commands.state_merge import merge_driver_command
 from reconciler.core import adopt, record
@@ -52,7 +52,7 @@ def list_command(state_path: str, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps(rows, indent=2, sort_keys=True))
     elif not rows:
-        click.echo(f"No entries recorded in {state_path}.")
+        click.echo(f"No entries recorded in {state_location.describe(state_path)}.")
     else:
         click.echo(render_table(rows), nl=False)
 
@@ -79,7 +79,8 @@ def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
         store.record(record.JournalRecord(op="forget", name=name))
         store.commit()
     click.echo(
-        f"Forgot {name} (model {entry.model_id}) from {state_path}. Nothing was deleted: the "
+        f"Forgot {name} (model {entry.model_id}) from {state_location.describe(state_path)}. "
+        "Nothing was deleted: the "
         "live model keeps running; delete it in Tensormesh if it is no longer needed, or "
         f"`state import {name} {entry.model_id}` to manage it again."
     )
@@ -89,6 +90,12 @@ def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
 @state_option
 def unlock_command(state_path: str) -> None:
     """Break the state lock left by a process that is gone."""
+    if state_location.is_database(state_path):
+        click.echo(
+            f"{state_location.describe(state_path)} needs no unlock: its lock ends with its "
+            "holder's database connection (a killed run's lock is already gone)."
+        )
+        return
     holder = state_lock.force_unlock(state_file.resolve_path(state_path))
     if holder is None:
         click.echo(f"{state_path} was not locked.")
@@ -139,7 +146,8 @@ def import_command(
         existing = state.entries.get(name)
         if existing is not None:
             raise UsageError(
-                f"{name} is already recorded in {state_path} as model {existing.model_id}; "
+                f"{name} is already recorded in {state_location.describe(state_path)} as "
+                f"model {existing.model_id}; "
                 f"run `state rm {name}` first to replace it"
             )
         # The salt keys the fingerprints: it must be the one the file keeps.
@@ -153,8 +161,8 @@ def import_command(
         store.record(record.JournalRecord(op="entry", name=name, payload=entry))
         store.commit()
     click.echo(
-        f"Imported {name} (model {entry.model_id}, {entry.status}) into {state_path}. "
-        + _import_hint(entry)
+        f"Imported {name} (model {entry.model_id}, {entry.status}) into "
+        f"{state_location.describe(state_path)}. " + _import_hint(entry)
     )
 
 
@@ -230,4 +238,14 @@ def find_entry(state: State, name: str, state_path: str) -> RecordedEntry:
         return entry
     close = difflib.get_close_matches(name, list(state.entries), n=3, cutoff=0.6)
     hint = f"did you mean {', '.join(close)}?" if close else "run `state list` to see them"
-    raise UsageError(f"no entry named {name!r} in {state_path}; {hint}")
+    raise UsageError(f"no entry named {name!r} in {state_location.describe(state_path)}; {hint}")
+
+
+def _add_moves() -> None:
+    from reconciler.commands import state_moves
+
+    command.add_command(state_moves.migrate_command)
+    command.add_command(state_moves.history_command)
+
+
+_add_moves()

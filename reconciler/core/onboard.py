@@ -63,6 +63,10 @@ class AdoptReport:
     state_path: str
     dry_run: bool
     secret_envs: Mapping[str, str]  # secret field -> environment variable of its reference
+    # How the next steps name the state on a command line (none: `--state STATE_PATH`), and
+    # whether it is a file to commit (a PostgreSQL state is not: it lives in the database).
+    state_flags: tuple[str, ...] = ()
+    state_in_repo: bool = True
 
     @property
     def failed(self) -> bool:

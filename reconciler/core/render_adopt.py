@@ -122,10 +122,12 @@ def next_steps(report: AdoptReport) -> list[str]:
     out, state = shlex.quote(report.out_dir), shlex.quote(report.state_path)
     if report.dry_run:
         return ["Run the same command without --dry-run to write the files and record the models."]
+    flags = " ".join(map(shlex.quote, report.state_flags)) or f"--state {state}"
+    added = f"{out} {state}" if report.state_in_repo else out
     return [
         f"Review the manifests in {out} (the commented-out fields are not reported by the API).",
-        f"tensormesh-reconciler plan {out} --state {state}   (shows no change)",
-        f'git add {out} {state} && git commit -m "Adopt running models"',
+        f"tensormesh-reconciler plan {out} {flags}   (shows no change)",
+        f'git add {added} && git commit -m "Adopt running models"',
     ]
 
 

@@ -66,3 +66,29 @@ def test_nothing_to_adopt_prints_no_next_steps() -> None:
     empty = AdoptReport((), 0, "m", "s.json", False, {})
     assert render_adopt(empty) == "Adopted 0 into m and s.json; 0 skipped, 0 failed.\n"
     assert adopt_to_json(empty)["nextSteps"] == []
+
+
+def test_a_database_state_is_named_by_its_flags_and_never_committed() -> None:
+    from dataclasses import replace
+
+    from reconciler.core.render_adopt import next_steps
+
+    shown = "postgresql://reconciler:***@db:5432/tm (workspace prod)"
+    steps = next_steps(
+        replace(
+            report(),
+            state_path=shown,
+            state_flags=(
+                "--state",
+                "postgresql://reconciler:***@db:5432/tm",
+                "--workspace",
+                "prod",
+            ),
+            state_in_repo=False,
+        )
+    )
+    assert steps[1].startswith(
+        "tensormesh-reconciler plan deploy/models --state "
+        "'postgresql://reconciler:***@db:5432/tm' --workspace prod"
+    )
+    assert steps[2] == 'git add deploy/models && git commit -m "Adopt running models"'

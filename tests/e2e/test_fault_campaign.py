@@ -7,6 +7,8 @@ no needless replace: the manifests carry hfToken/apiKey references, and a kill b
 state file existed must not make every secret look rotated.
 `CAMPAIGN_SEEDS` sets the number of seeds: a smoke of 6 by default (`make test`), 200 in
 `make campaign`.
+The same campaign runs against a PostgreSQL state (one workspace per seed), with
+`CAMPAIGN_PG_SEEDS` seeds (default 3).
 """
 
 from __future__ import annotations
@@ -24,21 +26,70 @@ from typing import Any
 
 import pytest
 
-from reconciler.adapters import journal, state_file
+from reconciler.adapters import journal, state_file, state_location, state_store
 from tests.support.cli import run_cli, write_manifest
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.e2e
 
 SEEDS = int(os.environ.get("CAMPAIGN_SEEDS", "6"))
+PG_SEEDS = int(os.environ.get("CAMPAIGN_PG_SEEDS", "3"))
 KNOBS = ("errorRate", "loseCreateRate", "failRate", "rateLimitEvery", "latencyMs")
 FAULTS_OFF = {knob: 0 for knob in KNOBS}
 SECRET_REFS = {"hfToken": {"fromEnv": "CAMPAIGN_HF_TOKEN"}, "apiKey": {"fromEnv": "CAMPAIGN_KEY"}}
 SECRET_ENV = {"CAMPAIGN_HF_TOKEN": "hf_campaign_value", "CAMPAIGN_KEY": "sk-campaign-value"}
 
 
-def _apply_args(manifests: Path, state: Path, rng: random.Random) -> list[str]:
-    args = ["apply", str(manifests), "--state", str(state)]
+class FileState:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @property
+    def args(self) -> list[str]:
+        return ["--state", str(self.path)]
+
+    def load(self) -> Any:
+        return state_file.load_state(self.path)  # schema-checked, journal replayed
+
+    def journal_empty(self) -> bool:
+        return not journal.journal_path(self.path).exists()
+
+    def document(self) -> Any:
+        return json.loads(self.path.read_text())
+
+
+class DatabaseState:
+    """One workspace of a PostgreSQL state."""
+
+    def __init__(self, url: str, workspace: str) -> None:
+        self.url, self.workspace = url, workspace
+
+    @property
+    def args(self) -> list[str]:
+        return ["--state", self.url, "--workspace", self.workspace]
+
+    def load(self) -> Any:
+        return state_store.read_state(state_location.with_workspace(self.url, self.workspace))
+
+    def _one(self, column: str) -> Any:
+        import psycopg
+
+        with psycopg.connect(self.url) as conn:
+            return conn.execute(
+                f"SELECT {column} FROM tensormesh_workspaces WHERE name = %s",
+                (self.workspace,),
+            ).fetchone()[0]
+
+    def journal_empty(self) -> bool:
+        rows = "(SELECT count(*) FROM tensormesh_journal j WHERE j.workspace_id = id)"
+        return int(self._one(rows)) == 0
+
+    def document(self) -> Any:
+        return json.loads(bytes(self._one("document")))
+
+
+def _apply_args(manifests: Path, state: FileState | DatabaseState, rng: random.Random) -> list[str]:
+    args = ["apply", str(manifests), *state.args]
     args += ["--concurrency", str(rng.choice([1, 3, 8])), "--lock-timeout", "30"]
     return [*args, "--no-wait"] if rng.random() < 0.7 else [*args, "--wait-timeout", "5"]
 
@@ -80,11 +131,22 @@ def _live_ids(sandbox: SandboxProcess, prefix: str) -> dict[str, str]:
     }
 
 
-def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str]) -> None:
+def run_seed(
+    seed: int,
+    sandbox: SandboxProcess,
+    root: Path,
+    totals: Counter[str],
+    pg_url: str | None = None,
+) -> None:
     rng = random.Random(seed)
     prefix = f"c{seed}-"
     names = [f"{prefix}m{i}" for i in range(rng.randint(5, 15))]
-    manifests, state = root / f"seed-{seed}" / "m", root / f"seed-{seed}" / "state.json"
+    manifests = root / f"seed-{seed}" / "m"
+    state: FileState | DatabaseState = (
+        FileState(root / f"seed-{seed}" / "state.json")
+        if pg_url is None
+        else DatabaseState(pg_url, f"seed-{seed}")
+    )
     for name in names:
         write_manifest(manifests, name, **SECRET_REFS)
     # A small retry budget keeps faulted runs short; the final run uses the default.
@@ -118,9 +180,7 @@ def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str
             tainted.update(name for name, entry in seen.entries.items() if entry.failed)
     sandbox.set_faults(**FAULTS_OFF)
     final_env = {**sandbox.env, **SECRET_ENV}
-    planned = run_cli(
-        ["plan", str(manifests), "--state", str(state), "--output", "json"], env=final_env
-    )
+    planned = run_cli(["plan", str(manifests), *state.args, "--output", "json"], env=final_env)
     assert planned.returncode == 0, (seed, planned.stderr)
     # A replace is needed only for an edited entry already recorded with its old spec; a
     # secret never changed, so any other replace (or a secret among the fields) is needless.
@@ -132,13 +192,13 @@ def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str
         and (change["name"] not in edited or {"hfToken", "apiKey"} & set(change.get("fields", [])))
     ]
     totals["needless replaces"] += len(needless)
-    final = run_cli(["apply", str(manifests), "--state", str(state), "--no-wait"], env=final_env)
+    final = run_cli(["apply", str(manifests), *state.args, "--no-wait"], env=final_env)
     assert final.returncode == 0, (seed, final.stdout, final.stderr)
     assert not needless, (seed, needless)
 
     live = _live(sandbox, prefix)
     creates = {n: c for n, c in sandbox.stats()["creates"].items() if n.startswith(prefix)}
-    recorded = state_file.load_state(state)  # schema-checked, journal replayed
+    recorded = state.load()
     duplicates = sum(count - 1 for count in live.values() if count > 1)
     expected = {name: 1 + (name in replaced) + tainted[name] for name in names}
     duplicates += sum(max(0, creates.get(name, 0) - expected[name]) for name in names)
@@ -159,23 +219,28 @@ def run_seed(seed: int, sandbox: SandboxProcess, root: Path, totals: Counter[str
         creates.get(name, 0) == 1 + (name in replaced) for name in names if not tainted[name]
     ), (seed, creates, replaced)
     assert ids == _live_ids(sandbox, prefix), seed
-    assert not recorded.intents and not journal.journal_path(state).exists(), seed
-    document = json.loads(state.read_text())
+    assert not recorded.intents and state.journal_empty(), seed
+    document = state.document()
     for name in edited:
         assert document["entries"][name]["spec"]["gpuCount"] == 2
 
 
-def test_fault_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("backend", ["file", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_fault_campaign(
+    backend: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
+) -> None:
     totals: Counter[str] = Counter()
+    pg_url = request.getfixturevalue("pg_url") if backend == "postgres" else None
+    seeds = PG_SEEDS if pg_url else SEEDS
     with start_sandbox("--seed", "7", ready_after=0.2) as sandbox:
         before: dict[str, Any] = sandbox.stats()["faults"]
-        for seed in range(SEEDS):
-            run_seed(seed, sandbox, tmp_path, totals)
+        for seed in range(seeds):
+            run_seed(seed, sandbox, tmp_path, totals, pg_url)
         faults = {
             kind: count - before.get(kind, 0) for kind, count in sandbox.stats()["faults"].items()
         }
     summary = (
-        f"fault campaign: {totals['seeds']} seeds, {totals['entries']} entries, "
+        f"fault campaign ({backend} state): {totals['seeds']} seeds, {totals['entries']} entries, "
         f"{totals['faulted applies']} faulted applies, {totals['kills']} SIGKILLs, "
         f"{totals['replaces']} replaces, faults injected {faults}, "
         f"duplicates {totals['duplicates']}, lost IDs {totals['lost ids']}, "
@@ -187,7 +252,7 @@ def test_fault_campaign(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert totals["duplicates"] == 0 and totals["lost ids"] == 0
     assert totals["needless replaces"] == 0
     assert totals["kills"] > 0 and sum(faults.values()) > 0, summary
-    if SEEDS >= 24:
+    if seeds >= 24:
         # Coverage of every fault kind is a property of a real campaign; a 6-seed smoke may
         # draw no failRate (its knobs come from the seeds) and still checks every promise.
         assert all(count > 0 for count in faults.values()), summary
