@@ -61,8 +61,7 @@ NAMES: tuple[tuple[str, str], ...] = (
     ),
 )
 
-POSTGRESQL = pytest.mark.xfail(reason="lands with the PostgreSQL branch", strict=False)
-# PostgreSQL (team-scale issue): these come with another branch.
+# PostgreSQL (team-scale issue).
 LATER: tuple[tuple[str, str], ...] = (
     *((command, "--workspace") for command in PLAN_APPLY_RECONCILE),
     ("state", "migrate"),
@@ -97,7 +96,7 @@ def test_every_contract_name_is_in_its_command_help(
 
 @pytest.mark.parametrize(
     ("command", "name"),
-    [pytest.param(c, n, marks=POSTGRESQL, id=f"{c}:{n}") for c, n in LATER],
+    [pytest.param(c, n, id=f"{c}:{n}") for c, n in LATER],
 )
 def test_postgresql_names_are_in_their_command_help(
     command: str, name: str, capsys: pytest.CaptureFixture[str]
