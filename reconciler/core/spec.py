@@ -23,6 +23,8 @@ OPAQUE_FIELDS = frozenset({"modelSpec"})
 
 
 def _is_zero(value: Any) -> bool:
+    if type(value) is str:  # the common case, without three comparisons
+        return not value
     return value is None or value is False or value in ("", {}, [])
 
 
@@ -40,7 +42,7 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if key in INT64_FIELDS:
             value = _coerce_int(value)
-        elif isinstance(value, Mapping) and key not in OPAQUE_FIELDS:
+        elif (type(value) is dict or isinstance(value, Mapping)) and key not in OPAQUE_FIELDS:
             value = {k: v for k, v in value.items() if not _is_zero(v)}
             if not value:
                 continue
