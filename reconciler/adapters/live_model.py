@@ -50,7 +50,15 @@ def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> Liv
     for key in INT64_FIELDS:
         if key in obj:
             _check_int64(obj[key], key, call=call)
-    spec = {key: _drop_unspecified(key, obj[key]) for key in LIVE_SPEC_FIELDS if key in obj}
+    spec: dict[str, Any] = {}
+    for key in LIVE_SPEC_FIELDS:
+        if key in obj:
+            value = obj[key]
+            # A plain str outside the opaque fields: _drop_unspecified's answer, inline.
+            if type(value) is str and key not in _OPAQUE:
+                spec[key] = "" if value.endswith("_UNSPECIFIED") else value
+            else:
+                spec[key] = _drop_unspecified(key, value)
     # The mark this state appended on create is proof of ownership, not the user's text:
     # split off here so that nothing downstream ever compares or records it.
     # Split before any cleaning: the mark is a line of its own, and the user's text is
