@@ -377,3 +377,19 @@ def test_a_pass_that_only_refreshed_statuses_publishes_the_state(world: World) -
     assert state_store.read_state(world.state_path).entries["llama"].status == "MODEL_STATUS_UP"
     assert world.run_pass(publish=published.append).ok
     assert len(published) == 1  # nothing changed the second time: nothing to publish
+
+
+@pytest.mark.parametrize(
+    ("policy", "every"),
+    [
+        (reconcile.UnmanagedPolicy(), True),
+        (reconcile.UnmanagedPolicy(ignore=("team-b-*",)), False),
+        (reconcile.UnmanagedPolicy(report=False), False),
+    ],
+)
+def test_only_a_policy_without_ignores_shows_every_unmanaged_name(
+    policy: reconcile.UnmanagedPolicy, every: bool
+) -> None:
+    # A pass skips filtering unmanaged drift only when this holds (the 20,000-model case).
+    assert policy.shows_every_name is every
+    assert every or not policy.shows("team-b-1")

@@ -323,12 +323,11 @@ class HttpModelsApi:
             return (*hidden, *self._returned_keys)
 
     def _json(self, call: str, response: httpx.Response) -> Mapping[str, Any]:
-        why, body = parse_json(response.content)
+        why, body, keys = _parse_json(response.content)
         if why:
             raise self._malformed(call, response, why)
         if not isinstance(body, Mapping):
             raise self._malformed(call, response, "the response is not a JSON object")
-        keys = _returned_api_keys(body)
         if keys:
             with self._keys_lock:
                 self._returned_keys.update(keys)
@@ -572,6 +571,12 @@ def _redact(text: str, hidden: Iterable[str]) -> str:
 def parse_json(content: bytes) -> tuple[str, Any]:
     """(why it is refused, or "", the document). Refuses what json accepts but no API
     sends: NaN/Infinity, numbers outside int64 or float range, absurd nesting."""
+    why, body, _ = _parse_json(content)
+    return why, body
+
+
+def _parse_json(content: bytes) -> tuple[str, Any, set[str]]:
+    """parse_json's answer and every `apiKey` string in the document (see _walk)."""
     try:
         body = jsonlib.loads(
             content,
@@ -580,12 +585,13 @@ def parse_json(content: bytes) -> tuple[str, Any]:
             parse_constant=_no_constant,
         )
     except _Refused as exc:
-        return f"the response holds {exc}", None
+        return f"the response holds {exc}", None, set()
     except (ValueError, RecursionError):
-        return "the response is not JSON", None
-    if _depth(body) > _MAX_DEPTH:
-        return f"the response is nested deeper than {_MAX_DEPTH} levels", None
-    return "", body
+        return "the response is not JSON", None, set()
+    depth, keys = _walk(body)
+    if depth > _MAX_DEPTH:
+        return f"the response is nested deeper than {_MAX_DEPTH} levels", None, set()
+    return "", body, keys
 
 
 class _Refused(ValueError):
@@ -613,39 +619,46 @@ def _no_constant(text: str) -> Any:
 
 
 def _depth(value: Any) -> int:
-    # Iterative: a deep document must not hit the recursion limit here either. Only
-    # containers go on the stack (a list of 20,000 models holds ~500,000 scalars): a
-    # non-empty container's scalars are one level below it, which counts the same. json
-    # builds plain dicts and lists only, so `type(...) is` is exact (and much faster).
-    deepest, stack = 1, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > _MAX_DEPTH:
-            break
-        kind = type(item)
-        children = item.values() if kind is dict else item if kind is list else None
-        if children:
-            below = level + 1
-            deepest = max(deepest, below)
-            stack.extend([(child, below) for child in children if type(child) in _CONTAINERS])
-    return deepest
+    """The nesting depth of a parsed document (a scalar is 1; capped past _MAX_DEPTH)."""
+    return _walk(value)[0]
 
 
 def _returned_api_keys(body: Any) -> set[str]:
     """Every `apiKey` string in a response (a model, a wrapper, a list of models)."""
-    found: set[str] = set()
-    stack = [body]
-    while stack:
-        item = stack.pop()
-        if type(item) is dict:
-            key = item.get("apiKey")
-            if isinstance(key, str) and len(key) >= 4:
-                found.add(key)
-            stack.extend([value for value in item.values() if type(value) in _CONTAINERS])
-        elif type(item) is list:
-            stack.extend([value for value in item if type(value) in _CONTAINERS])
-    return found
+    return _walk(body, limit=None)[1]
+
+
+def _walk(value: Any, *, limit: int | None = _MAX_DEPTH) -> tuple[int, set[str]]:
+    """(nesting depth, every `apiKey` string of at least 4 characters) in one walk.
+
+    Level by level, containers only: a list of 20,000 models holds ~500,000 scalars, and a
+    non-empty container's scalars are one level below it, which counts the same. One walk
+    for both answers: each was as costly as json.loads itself. Stops past `limit` (the
+    document is refused then, so the keys do not matter). json builds plain dicts and
+    lists only, so `type(...) is` is exact (and much faster). Iterative: a deep document
+    must not hit the recursion limit here either."""
+    keys: set[str] = set()
+    if type(value) not in _CONTAINERS:
+        return 1, keys
+    deepest, level, depth = 1, [value], 1
+    while level:
+        deepest = depth
+        if limit is not None and depth > limit:
+            break
+        below: list[Any] = []
+        for item in level:
+            if type(item) is dict:
+                key = item.get("apiKey")
+                if type(key) is str and len(key) >= 4:
+                    keys.add(key)
+                children: Any = item.values()
+            else:
+                children = item
+            if children:
+                deepest = depth + 1
+                below.extend([child for child in children if type(child) in _CONTAINERS])
+        level, depth = below, depth + 1
+    return deepest, keys
 
 
 def _redirect_detail(response: httpx.Response) -> str:

@@ -39,7 +39,9 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> LiveModel:
     """One Model object as LiveModel; raises ApiMalformedError (naming `call`) when it has
     no usable modelId or carries a value that must not be recorded."""
-    if not isinstance(obj, Mapping):
+    # `type(...) is dict` first: json builds plain dicts, and the Mapping ABC check it
+    # spares was a third of the time over a list of 20,000 models.
+    if type(obj) is not dict and not isinstance(obj, Mapping):
         raise ApiMalformedError(call, detail=f"expected a Model object, got {type(obj).__name__}")
     model_id = plain_id(obj.get("modelId"), "modelId", call=call)
     if model_id is None:
@@ -48,7 +50,15 @@ def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> Liv
     for key in INT64_FIELDS:
         if key in obj:
             _check_int64(obj[key], key, call=call)
-    spec = {key: _drop_unspecified(key, obj[key]) for key in LIVE_SPEC_FIELDS if key in obj}
+    spec: dict[str, Any] = {}
+    for key in LIVE_SPEC_FIELDS:
+        if key in obj:
+            value = obj[key]
+            # A plain str outside the opaque fields: _drop_unspecified's answer, inline.
+            if type(value) is str and key not in _OPAQUE:
+                spec[key] = "" if value.endswith("_UNSPECIFIED") else value
+            else:
+                spec[key] = _drop_unspecified(key, value)
     # The mark this state appended on create is proof of ownership, not the user's text:
     # split off here so that nothing downstream ever compares or records it.
     # Split before any cleaning: the mark is a line of its own, and the user's text is
@@ -114,15 +124,18 @@ def _drop_unspecified(key: str, value: Any) -> Any:
     # field: turn it into "" so normalize_spec drops it and it equals an absent one.
     if key in _OPAQUE:
         return value
-    if isinstance(value, str) and value.endswith("_UNSPECIFIED"):
-        return ""
-    if isinstance(value, Mapping):
+    if isinstance(value, str):
+        return "" if value.endswith("_UNSPECIFIED") else value
+    if type(value) is dict or isinstance(value, Mapping):
         return {k: _drop_unspecified(k, v) for k, v in value.items()}
     return value
 
 
 def _text(value: Any) -> str | None:
-    return clean_text(value) or None if isinstance(value, str) and value else None
+    if not isinstance(value, str) or not value:
+        return None
+    # The common clean text is kept as it is, without a call to clean it.
+    return value if value.isprintable() else (clean_text(value) or None)
 
 
 def _name(value: Any) -> str:
@@ -150,11 +163,13 @@ def _events(value: Any) -> tuple[ModelEvent, ...]:
     if not isinstance(value, list):
         return ()
     return tuple(
-        ModelEvent(
-            created_at=_text(item.get("createdAt")) or "",
-            log=_text(item.get("log")) or "",
-            event_type=_text(item.get("eventType")) or "",
-        )
-        for item in value
-        if isinstance(item, Mapping)
+        [
+            ModelEvent(
+                created_at=_text(item.get("createdAt")) or "",
+                log=_text(item.get("log")) or "",
+                event_type=_text(item.get("eventType")) or "",
+            )
+            for item in value
+            if type(item) is dict or isinstance(item, Mapping)
+        ]
     )

@@ -23,6 +23,8 @@ OPAQUE_FIELDS = frozenset({"modelSpec"})
 
 
 def _is_zero(value: Any) -> bool:
+    if type(value) is str:  # the common case, without three comparisons
+        return not value
     return value is None or value is False or value in ("", {}, [])
 
 
@@ -36,12 +38,20 @@ def normalize_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The spec without secret fields and zero values, int64 strings made ints."""
     out: dict[str, Any] = {}
     for key, value in spec.items():
-        if key in SECRET_FIELDS or _is_zero(value):
+        if key in SECRET_FIELDS:
+            continue
+        # A str (most fields of a live model) is zero only when empty: tested inline, as
+        # are an object's str members, since every live model of a large account passes here.
+        if type(value) is str:
+            if value:
+                out[key] = _coerce_int(value) if key in INT64_FIELDS else value
+            continue
+        if _is_zero(value):
             continue
         if key in INT64_FIELDS:
             value = _coerce_int(value)
-        elif isinstance(value, Mapping) and key not in OPAQUE_FIELDS:
-            value = {k: v for k, v in value.items() if not _is_zero(v)}
+        elif (type(value) is dict or isinstance(value, Mapping)) and key not in OPAQUE_FIELDS:
+            value = {k: v for k, v in value.items() if (v if type(v) is str else not _is_zero(v))}
             if not value:
                 continue
         out[key] = value

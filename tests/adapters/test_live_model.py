@@ -155,3 +155,39 @@ def test_the_mark_is_split_off_the_description() -> None:
     bare = parse_model({"modelId": "m2", "description": add_mark(None, mark)})
     assert "description" not in bare.spec and bare.mark == mark
     assert parse_model({"modelId": "m3", "description": "x"}).mark is None
+
+
+class _Text(str):
+    """A str subclass: parsed like the str it is, not only the exact type json builds."""
+
+
+def test_any_mapping_and_str_subclass_parse_like_plain_dicts_and_strs() -> None:
+    # The parser's fast path checks `type(x) is dict` / `str` first; other mappings and
+    # str subclasses must still take the general path, with the same answer.
+    from types import MappingProxyType
+
+    plain = full_model(
+        status="MODEL_STATUS_UP\x1b[2J",
+        infra={"cloudProvider": "CLOUD_PROVIDER_UNSPECIFIED", "nebiusRegion": "NEBIUS_REGION_EU"},
+        gpuType="GPU_TYPE_UNSPECIFIED",
+        description="",
+    )
+    other = MappingProxyType(
+        {
+            **plain,
+            "status": _Text(plain["status"]),
+            "gpuType": _Text("GPU_TYPE_UNSPECIFIED"),
+            "description": _Text(""),
+            "infra": MappingProxyType(
+                {
+                    "cloudProvider": _Text("CLOUD_PROVIDER_UNSPECIFIED"),
+                    "nebiusRegion": "NEBIUS_REGION_EU",
+                }
+            ),
+            "events": [MappingProxyType(event) for event in plain["events"]],
+        }
+    )
+    expected = parse_model(plain)
+    assert expected.spec["infra"] == {"nebiusRegion": "NEBIUS_REGION_EU"}
+    assert "gpuType" not in expected.spec and expected.status == "MODEL_STATUS_UP[2J"
+    assert parse_model(other) == expected

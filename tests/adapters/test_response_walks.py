@@ -41,3 +41,42 @@ def test_every_returned_api_key_is_found() -> None:
         ' {"model": {"apiKey": "key-three"}}], "apiKey": 5}'
     )
     assert http_api._returned_api_keys(body) == {"key-one", "key-two", "key-three"}
+
+
+def full_keys(value: Any) -> set[str]:
+    """The reference: every `apiKey` string of 4+ characters, wherever it sits."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        key = value.get("apiKey")
+        if isinstance(key, str) and len(key) >= 4:
+            found.add(key)
+        for child in value.values():
+            found |= full_keys(child)
+    elif isinstance(value, list):
+        for child in value:
+            found |= full_keys(child)
+    return found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"models": [{"apiKey": "key-one"}, {"e": [{"apiKey": "deep-key", "x": []}]}]}',
+        '{"model": {"apiKey": "key-two", "infra": {}}, "apiKey": ["not-a-key"]}',
+        '[[], {}, [{"apiKey": "in-a-list"}], "apiKey"]',
+        '{"a": {"b": {"c": {"d": {"apiKey": "five-levels"}}}}, "e": 1}',
+    ],
+)
+def test_one_parse_gives_the_depth_and_every_key_of_the_full_walks(text: str) -> None:
+    why, body, keys = http_api._parse_json(text.encode())
+    assert why == ""
+    assert body == json.loads(text)
+    assert keys == full_keys(body)
+    assert http_api._depth(body) == full_depth(body)
+
+
+def test_a_refused_document_gives_no_keys() -> None:
+    text = '{"apiKey": "key-one", "x": ' + "[" * 64 + "1" + "]" * 64 + "}"
+    why, body, keys = http_api._parse_json(text.encode())
+    assert "nested deeper than 64 levels" in why
+    assert body is None and keys == set()
