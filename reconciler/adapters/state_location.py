@@ -71,3 +71,11 @@ def password_of(url: str) -> str | None:
 def without_fragment(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(fragment=""))
+
+
+def as_flags(location: str) -> str:
+    """The `--state` (and `--workspace`) flags naming `location`, the password not shown."""
+    if not is_database(location):
+        return f"--state {location}"
+    url, workspace = split(location)
+    return f"--state {redact(url)} --workspace {workspace}"

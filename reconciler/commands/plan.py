@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from reconciler.adapters import state_location
 from reconciler.commands import output
 from reconciler.commands.costs import pricing_options
 from reconciler.commands.options import output_option, plan_options, refresh_option
@@ -125,9 +126,10 @@ def run_plan(
     output.emit_plan(run.plan, output_format, cost=priced)
     if out_path:
         # On stderr: with --output json, stdout stays one JSON document.
+        state_flags = state_location.as_flags(state_path)  # a database password is not shown
         click.echo(
             f"Saved the plan to {out_path}. To carry out exactly this plan, run:\n"
-            f"  tensormesh-reconciler apply --plan {out_path} --state {state_path}",
+            f"  tensormesh-reconciler apply --plan {out_path} {state_flags}",
             err=True,
         )
     return output.plan_exit_code(run.plan, detailed_exitcode=detailed_exitcode)

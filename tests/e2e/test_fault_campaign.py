@@ -175,9 +175,8 @@ def run_seed(
         _, stderr = proc.communicate(timeout=180)
         assert "Traceback" not in stderr, stderr
         totals["faulted applies"] += 1
-        if state.exists():
-            seen = state_file.load_state(state)  # journal replayed: a killed run's too
-            tainted.update(name for name, entry in seen.entries.items() if entry.failed)
+        seen = state.load()  # journal replayed: a killed run's too (none yet: empty)
+        tainted.update(name for name, entry in seen.entries.items() if entry.failed)
     sandbox.set_faults(**FAULTS_OFF)
     final_env = {**sandbox.env, **SECRET_ENV}
     planned = run_cli(["plan", str(manifests), *state.args, "--output", "json"], env=final_env)
