@@ -242,25 +242,58 @@ def run_apply(
         store.note_run(
             plan=plan, manifests=tuple(paths), revision=git_checkout.recorded_revision(checkout)
         )
-        if not plan.has_work:
-            result = quiet_result(plan)
-        else:
-            check_guard_rails(plan, desired, scope)
-            vet(plan)
-            show_plan(plan)  # what is about to happen, before the first call
-            check_approval(plan, scope)
-            result = execute(
-                plan,
-                store,
-                options=options,
-                connect=connect,
-                stop=stop,
-                progress=progress,
-                env=env,
-                heartbeat=heartbeat,
-            )
-            store.note_run(result=result)
+        result = _carry_out(
+            plan,
+            desired,
+            store,
+            scope=scope,
+            options=options,
+            connect=connect,
+            stop=stop,
+            progress=progress,
+            env=env,
+            heartbeat=heartbeat,
+            show_plan=show_plan,
+            vet=vet,
+        )
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
+
+
+def _carry_out(
+    plan: Plan,
+    desired: Sequence[DesiredModel],
+    store: state_store.StateStore,
+    *,
+    scope: Scope,
+    options: ApplyOptions,
+    connect: ApiFactory,
+    stop: threading.Event,
+    progress: Progress,
+    env: Mapping[str, str],
+    heartbeat: Callable[[str], None],
+    show_plan: Callable[[Plan], None],
+    vet: Callable[[Plan], None],
+) -> ApplyResult:
+    """The one way a plan is carried out under the lock, for `apply` and `apply --plan`:
+    guard rails, cost check, the plan shown, the question, then the calls."""
+    if not plan.has_work:
+        return quiet_result(plan)
+    check_guard_rails(plan, desired, scope)
+    vet(plan)
+    show_plan(plan)  # what is about to happen, before the first call
+    check_approval(plan, scope)
+    result = execute(
+        plan,
+        store,
+        options=options,
+        connect=connect,
+        stop=stop,
+        progress=progress,
+        env=env,
+        heartbeat=heartbeat,
+    )
+    store.note_run(result=result)
+    return result
 
 
 def _save(
@@ -417,23 +450,18 @@ def run_saved_plan(
         plan = saved.plan
         plan_run = PlanRun(saved.desired, state, plan)
         store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
-        if not plan.has_work:
-            result = quiet_result(plan)
-        else:
-            scope = scope or Scope()
-            check_guard_rails(plan, saved.desired, scope)
-            vet(plan)
-            show_plan(plan)
-            check_approval(plan, scope)
-            result = execute(
-                plan,
-                store,
-                options=options,
-                connect=connect,
-                stop=stop,
-                progress=progress,
-                env=env,
-                heartbeat=heartbeat,
-            )
-            store.note_run(result=result)
+        result = _carry_out(
+            plan,
+            saved.desired,
+            store,
+            scope=scope or Scope(),
+            options=options,
+            connect=connect,
+            stop=stop,
+            progress=progress,
+            env=env,
+            heartbeat=heartbeat,
+            show_plan=show_plan,
+            vet=vet,
+        )
         return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
