@@ -8,11 +8,11 @@ them live in core/render_adopt.py.
 from __future__ import annotations
 
 import enum
-import fnmatch
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from reconciler.core import selection as name_selection
 from reconciler.core.drift import is_failed_status
 from reconciler.core.live_manifest import name_problem
 from reconciler.core.model import LiveModel, State
@@ -85,9 +85,8 @@ class Selection:
 
 def selected(name: str, *, targets: Sequence[str], excludes: Sequence[str]) -> bool:
     """Shell globs on names: any --target must match (when given), no --exclude may."""
-    if targets and not any(fnmatch.fnmatchcase(name, glob) for glob in targets):
-        return False
-    return not any(fnmatch.fnmatchcase(name, glob) for glob in excludes)
+    # The same glob rule as --target/--exclude on plan, apply and reconcile.
+    return name_selection.Selection(tuple(targets), tuple(excludes)).selects(name, None)
 
 
 def select_models(
