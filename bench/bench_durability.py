@@ -19,10 +19,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reconciler.adapters import state_file
 from reconciler.adapters.state_store import StateStore
-from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan
+from reconciler.apply import ApplyContext, ApplyOptions, apply_plan
 from reconciler.core import plan as planning
 from reconciler.core.model import DeployRequest, LiveModel
-from reconciler.pipeline import StoreRecorder
+from reconciler.session import StoreRecorder, UserIds
 from tests.support.builders import desired
 from tests.support.fake_api import USER, FakeApi
 

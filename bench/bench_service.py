@@ -146,19 +146,18 @@ def _scrape(port: int, stop: threading.Event) -> None:
 def _page_render_seconds(folder: Path, env: dict[str, str]) -> float:
     """Build the page of the last pass over N rows, in-process, as a request would."""
     from reconciler import reconcile, service
-    from reconciler.adapters import http_api
+    from reconciler.session import Session, Settings
 
     board = service.Board(interval=300.0)
     environ = {**os.environ, **env}
-    report = reconcile.run_pass(
-        1,
-        [str(folder / "manifests")],
-        str(folder / "page.json"),
-        options=reconcile.PassOptions(detect_only=True, observe=board.observe),
-        connect=lambda: http_api.connect(None, environ=environ),
-        stop=threading.Event(),
-        env=environ,
-    )
+    settings = Settings.resolve(environ, state_path=str(folder / "page.json"))
+    with Session(settings) as session:
+        report = reconcile.run_pass(
+            1,
+            [str(folder / "manifests")],
+            session,
+            options=reconcile.PassOptions(detect_only=True, observe=board.observe),
+        )
     board.pass_finished(report, 0.0)
     started = time.perf_counter()
     board.page()

@@ -10,7 +10,7 @@ run finds its own identical file and records it. Nothing here prints.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -20,63 +20,59 @@ from reconciler.adapters import (
     manifest_writer,
     schema_files,
     state_location,
-    state_store,
     yaml_loader,
 )
 from reconciler.core import adopt, live_manifest, onboard, validate
 from reconciler.core.errors import UsageError
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
 from reconciler.core.onboard import AdoptReport, AdoptResult, AdoptRow, SkipReason
-from reconciler.core.ports import ModelsApi
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import fingerprint_secret
-
-ApiFactory = Callable[[], ModelsApi]
-USER_ID_ENV = "TENSORMESH_USER_ID"
+from reconciler.session import Session
 
 
 @dataclass(frozen=True, slots=True)
 class AdoptOptions:
     out_dir: str
-    state_path: str
     users: tuple[str, ...] = ()  # --user; none: TENSORMESH_USER_ID, else the token's user
     targets: tuple[str, ...] = ()
     excludes: tuple[str, ...] = ()
     secret_envs: Mapping[str, str] = field(default_factory=dict)  # field -> env variable
     include_failed: bool = False
     dry_run: bool = False
-    lock_timeout: float = 60.0
     schema_ref: str | None = None
 
 
-def run_adopt(options: AdoptOptions, *, connect: ApiFactory, env: Mapping[str, str]) -> AdoptReport:
+def run_adopt(options: AdoptOptions, session: Session) -> AdoptReport:
     """Adopt the selected live models; with `dry_run`, decide the same and change nothing."""
-    secret_values = _secret_values(options.secret_envs, env)
+    secret_values = _secret_values(options.secret_envs, session.settings.environ)
     out = Path(options.out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {options.out_dir} is a file; give a folder for the manifests")
     if options.dry_run:
         # Like `plan`: reads only, takes no lock.
-        state = state_store.read_state(options.state_path)
-        live = _list_live(connect, options, env)
+        state = session.read_state()
+        live = _list_live(session, options)
         rows, _ = _decide(live, state, options, secret_values, write=False)
-        return _report(rows, live, options)
-    with state_store.StateStore.open(
-        options.state_path, command="adopt", lock_timeout=options.lock_timeout
-    ) as store:
+        return _report(rows, live, options, session.settings.state_path)
+    with session.locked_state("adopt") as locked:
+        store = locked.store
         # Listed under the lock: an apply that held it has recorded its models by now.
-        live = _list_live(connect, options, env)
+        live = _list_live(session, options)
         # The salt keys the fingerprints: it must be the one the file keeps.
         store.ensure_on_disk()
         rows, entries = _decide(live, store.state, options, secret_values, write=True)
         if entries:
             store.record_many([JournalRecord("entry", entry.name, entry) for entry in entries])
         store.commit()
-    return _report(rows, live, options)
+    return _report(rows, live, options, session.settings.state_path)
 
 
 def _report(
-    rows: Sequence[AdoptRow], live: Sequence[tuple[LiveModel, str]], options: AdoptOptions
+    rows: Sequence[AdoptRow],
+    live: Sequence[tuple[LiveModel, str]],
+    options: AdoptOptions,
+    state_path: str,
 ) -> AdoptReport:
     return AdoptReport(
         rows=tuple(sorted(rows, key=lambda row: (row.live.model_name, row.live.model_id))),
@@ -84,7 +80,7 @@ def _report(
         out_dir=options.out_dir,
         dry_run=options.dry_run,
         secret_envs=dict(options.secret_envs),
-        **_state_named(options.state_path),
+        **_state_named(state_path),
     )
 
 
@@ -113,18 +109,10 @@ def _secret_values(secret_envs: Mapping[str, str], env: Mapping[str, str]) -> di
     return {f: env[name] for f, name in secret_envs.items()}
 
 
-def _list_live(
-    connect: ApiFactory, options: AdoptOptions, env: Mapping[str, str]
-) -> list[tuple[LiveModel, str]]:
+def _list_live(session: Session, options: AdoptOptions) -> list[tuple[LiveModel, str]]:
     """Every live model with the user it was listed for: one list call per user."""
-    api = connect()
-    try:
-        users = tuple(dict.fromkeys(options.users)) or (env.get(USER_ID_ENV) or api.whoami(),)
-        return [(model, user) for user in users for model in api.list_models(user)]
-    finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
+    users = tuple(dict.fromkeys(options.users)) or (session.users.default(),)
+    return [(model, user) for user in users for model in session.api.list_models(user)]
 
 
 def _decide(

@@ -50,6 +50,7 @@ from reconciler.core.outcome import ApplyResult, EntryOutcome
 from reconciler.core.ownership import Mark, Ownership, foreign_message, judge
 from reconciler.core.ports import ModelsApi
 from reconciler.core.spec import fingerprint_secret, live_differences, spec_digest
+from reconciler.session import UserIds
 
 log = logging.getLogger("reconciler.apply")
 # Errors after which a create may or may not have happened: only a lookup tells. A 409 is
@@ -117,26 +118,6 @@ def is_definite_refusal(exc: ApiError) -> bool:
     if isinstance(exc, ApiUnreachableError | CircuitOpenError):
         return True
     return exc.status is not None and 400 <= exc.status < 500 and exc.status not in (409, 429)
-
-
-class UserIds:
-    """userId per entry: the manifest's, else TENSORMESH_USER_ID, else one whoami per run."""
-
-    def __init__(self, api: ModelsApi, default: str | None) -> None:
-        self._api = api
-        self._default = default
-        self._lock = threading.Lock()
-
-    def for_model(self, model: DesiredModel | None) -> str:
-        if model is not None and model.user_id:
-            return model.user_id
-        return self.default()
-
-    def default(self) -> str:
-        with self._lock:
-            if self._default is None:
-                self._default = self._api.whoami()
-            return self._default
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,16 +1,14 @@
-"""One pass, wired in one readable place: load, validate, plan, [apply, record, save].
+"""One run, wired in one readable place: load, validate, plan, [carry out, record, save].
 
-The commands call these functions; everything that decides is in `core`, everything
-that touches the outside world is in `adapters`. Nothing here prints.
+The commands call these functions with their session (reconciler/session.py); everything
+that decides is in `core`, everything that touches the outside world is in `adapters`.
+Nothing here prints.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from reconciler import checkout as git_checkout
@@ -20,7 +18,6 @@ from reconciler.apply import (
     ApplyContext,
     ApplyOptions,
     Progress,
-    UserIds,
     apply_plan,
     orphan_intents,
     quiet_result,
@@ -29,13 +26,11 @@ from reconciler.apply import (
 from reconciler.core import guard
 from reconciler.core import plan as planning
 from reconciler.core.errors import GuardError
-from reconciler.core.model import DesiredModel, Intent, Plan, RecordedEntry, State
+from reconciler.core.model import DesiredModel, Plan, State
 from reconciler.core.outcome import ApplyResult
-from reconciler.core.ports import ModelsApi
-from reconciler.core.record import JournalRecord
 from reconciler.core.selection import Selection
+from reconciler.session import Locked, Session
 
-ApiFactory = Callable[[], ModelsApi]
 # Runs after a changed state was saved, while the lock is still held: the git write-back.
 Publish = Callable[[ApplyResult], None]
 
@@ -98,61 +93,16 @@ class ApplyRun:
     state_written: bool
 
 
-class StoreRecorder:
-    """The apply step's Recorder, backed by the state store's durable journal."""
-
-    def __init__(self, store: state_store.StateStore) -> None:
-        self._store = store
-
-    def record_intent(self, intent: Intent) -> None:
-        self._store.record(JournalRecord("intent", intent.name, intent))
-
-    def record_intents(self, intents: Sequence[Intent]) -> None:
-        self._store.record_many([JournalRecord("intent", i.name, i) for i in intents])
-
-    def record_entry(self, entry: RecordedEntry) -> None:
-        # Not waited for: apply records an entry only while its name has a durable open
-        # intent, which makes a lost line harmless (the next run finds the model by name).
-        self._store.record(JournalRecord("entry", entry.name, entry), wait=False)
-
-    def record_status(self, name: str, status: str) -> None:
-        self._store.record(JournalRecord("status", name, status))
-
-    def record_failure(self, name: str, reason: str) -> None:
-        self._store.record(JournalRecord("taint", name, reason))
-
-    def forget(self, name: str) -> None:
-        self._store.record(JournalRecord("forget", name))
-
-    def close_intent(self, name: str) -> None:
-        self._store.record(JournalRecord("close", name))
-
-    def flush(self) -> None:
-        self._store.flush()
-
-
-@contextmanager
-def connected(connect: ApiFactory) -> Iterator[ModelsApi]:
-    """An API client for one block, closed after it (its connection pool is released)."""
-    api = connect()
-    try:
-        yield api
-    finally:
-        close = getattr(api, "close", None)
-        if callable(close):
-            close()
-
-
 def plan_against(
     desired: Sequence[DesiredModel],
     state: State,
+    session: Session,
     *,
     prune: bool,
-    env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
 ) -> Plan:
     scope = scope or Scope()
-    fingerprints = secrets.fingerprint_available(desired, state.salt, env)
+    fingerprints = secrets.fingerprint_available(desired, state.salt, session.settings.environ)
     return planning.make_plan(
         desired,
         state,
@@ -164,26 +114,23 @@ def plan_against(
 
 
 def make_plan_run(
-    paths: Sequence[str],
-    state_path: str,
-    *,
-    prune: bool,
-    env: Mapping[str, str] | None = None,
-    scope: Scope | None = None,
+    paths: Sequence[str], session: Session, *, prune: bool, scope: Scope | None = None
 ) -> PlanRun:
     """Read-only: manifests and state in, plan out. Takes no lock."""
     scope = scope or Scope()
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
-        state = state_store.read_state(state_path)
+        state = session.read_state()
     check_names(desired, state, scope)
-    return PlanRun(desired, state, plan_against(desired, state, prune=prune, env=env, scope=scope))
+    plan = plan_against(desired, state, session, prune=prune, scope=scope)
+    return PlanRun(desired, state, plan)
 
 
-def preflight(run: PlanRun, state_path: str, *, env: Mapping[str, str]) -> list[str]:
+def preflight(run: PlanRun, session: Session) -> list[str]:
     """What `plan` can tell before an apply would fail or surprise: warnings, not errors."""
     from pathlib import Path
 
+    state_path = session.settings.state_path
     warnings = []
     if "://" not in state_path and not Path(state_path).exists():
         warnings.append(
@@ -191,109 +138,170 @@ def preflight(run: PlanRun, state_path: str, *, env: Mapping[str, str]) -> list[
             "first apply writes it); check --state if you expected recorded entries"
         )
     names = {change.name for change in run.plan.changes}  # the selected entries only
-    warnings.extend(secrets.unresolved([m for m in run.desired if m.name in names], env))
+    selected = [m for m in run.desired if m.name in names]
+    warnings.extend(secrets.unresolved(selected, session.settings.environ))
     return warnings
+
+
+@dataclass(frozen=True, slots=True)
+class Hooks:
+    """What the command shows and checks around the calls; none of them may be skipped.
+
+    `vet` sees the plan before any call that changes anything and may refuse it by
+    raising (the cost check); `show_plan` shows it before the question and the calls."""
+
+    progress: Progress = lambda name, message: None
+    heartbeat: Callable[[str], None] = lambda message: None  # while waiting for UP
+    show_plan: Callable[[Plan], None] = lambda plan: None
+    vet: Callable[[Plan], None] = lambda plan: None
 
 
 def run_apply(
     paths: Sequence[str],
-    state_path: str,
+    session: Session,
     *,
     prune: bool,
     options: ApplyOptions,
-    connect: ApiFactory,
-    stop: threading.Event,
-    progress: Progress,
-    show_plan: Callable[[Plan], None] = lambda plan: None,
-    lock_timeout: float = 60.0,
-    env: Mapping[str, str] | None = None,
     scope: Scope | None = None,
-    heartbeat: Callable[[str], None] = lambda message: None,
+    hooks: Hooks | None = None,
     checkout: git_checkout.Checkout | None = None,
     publish: Publish | None = None,
-    vet: Callable[[Plan], None] = lambda plan: None,
 ) -> ApplyRun:
     """Plan under the state lock, then carry it out, recording each outcome durably.
 
     `checkout`: the manifests' git checkout, refused when stale and recorded as the
-    revision. `publish` runs after the save, still under the lock. `vet` sees the plan
-    before any call that changes anything and may refuse it by raising (the cost check)."""
-    env = os.environ if env is None else env
+    revision. `publish` runs after the save, still under the lock."""
     scope = scope or Scope()
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
-    with state_store.StateStore.open(
-        state_path, command="apply", lock_timeout=lock_timeout
-    ) as store:
-        state = store.state
-        git_checkout.check_fresh(checkout, state, command="apply")
-        check_names(desired, state, scope)
-        orphans = [
-            name
-            for name in orphan_intents(state, {model.name for model in desired})
-            if scope.selection.selects(name, None)
-        ]
-        if orphans:
-            state = _settle(store, desired, connect, env)
-        plan = plan_against(desired, state, prune=prune, env=env, scope=scope)
-        plan_run = PlanRun(desired, state, plan)
+    with session.locked_state("apply") as locked:
+        git_checkout.check_fresh(checkout, locked.state, command="apply")
+        check_names(desired, locked.state, scope)
+        _settle_orphans(desired, locked, session, scope)
+        state = locked.state
+        plan = plan_against(desired, state, session, prune=prune, scope=scope)
         # The audit history (PostgreSQL) says what was meant, even after a crash.
-        store.note_run(
+        locked.store.note_run(
             plan=plan, manifests=tuple(paths), revision=git_checkout.recorded_revision(checkout)
         )
-        result = _carry_out(
-            plan,
-            desired,
-            store,
-            scope=scope,
-            options=options,
-            connect=connect,
-            stop=stop,
-            progress=progress,
-            env=env,
-            heartbeat=heartbeat,
-            show_plan=show_plan,
-            vet=vet,
+        result = carry_out(
+            plan, desired, locked, session, scope=scope, options=options, hooks=hooks or Hooks()
         )
-        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))
+        saved = _save(locked.store, result, checkout, publish)
+        return ApplyRun(PlanRun(desired, state, plan), result, saved)
 
 
-def _carry_out(
+def run_saved_plan(
+    plan_path: str,
+    session: Session,
+    *,
+    options: ApplyOptions,
+    scope: Scope | None = None,
+    hooks: Hooks | None = None,
+    checkout: git_checkout.Checkout | None = None,
+    publish: Publish | None = None,
+) -> ApplyRun:
+    """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
+
+    The manifests are not read again; secrets are (they were never saved).
+    """
+    from reconciler.adapters import plan_file
+    from reconciler.core import saved_plan
+    from reconciler.core.errors import StalePlanError
+
+    # A corrupt plan file fails before the lock is taken or anything is called.
+    saved = plan_file.read_plan_file(plan_path)
+    with session.locked_state("apply") as locked:
+        git_checkout.check_fresh(checkout, locked.state, command="apply")
+        # Checked under the lock: nobody can move the state between this check and the calls.
+        why = saved_plan.describe_staleness(saved, locked.state)
+        if why is not None:
+            raise StalePlanError(
+                f"saved plan {plan_path} is stale: {why}. Nothing was applied; make a new plan "
+                "with `tensormesh-reconciler plan PATH... --out FILE` and apply that"
+            )
+        plan, state = saved.plan, locked.state
+        locked.store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
+        result = carry_out(
+            plan,
+            saved.desired,
+            locked,
+            session,
+            scope=scope or Scope(),
+            options=options,
+            hooks=hooks or Hooks(),
+        )
+        saved_state = _save(locked.store, result, checkout, publish)
+        return ApplyRun(PlanRun(saved.desired, state, plan), result, saved_state)
+
+
+def carry_out(
     plan: Plan,
     desired: Sequence[DesiredModel],
-    store: state_store.StateStore,
+    locked: Locked,
+    session: Session,
     *,
     scope: Scope,
     options: ApplyOptions,
-    connect: ApiFactory,
-    stop: threading.Event,
-    progress: Progress,
-    env: Mapping[str, str],
-    heartbeat: Callable[[str], None],
-    show_plan: Callable[[Plan], None],
-    vet: Callable[[Plan], None],
+    hooks: Hooks,
 ) -> ApplyResult:
-    """The one way a plan is carried out under the lock, for `apply` and `apply --plan`:
-    guard rails, cost check, the plan shown, the question, then the calls."""
+    """The one way a plan is carried out under the lock, for `apply`, `apply --plan` and
+    reconcile's corrections: guard rails, cost check, the plan shown, the question, then
+    the calls; the result goes into the audit history."""
     if not plan.has_work:
         return quiet_result(plan)
     check_guard_rails(plan, desired, scope)
-    vet(plan)
-    show_plan(plan)  # what is about to happen, before the first call
+    hooks.vet(plan)
+    hooks.show_plan(plan)  # what is about to happen, before the first call
     check_approval(plan, scope)
-    result = execute(
-        plan,
-        store,
-        options=options,
-        connect=connect,
-        stop=stop,
-        progress=progress,
-        env=env,
-        heartbeat=heartbeat,
+    # Secrets are resolved all or nothing, before any call.
+    needed = [c.desired for c in plan.changes if c.runs_in_apply and c.desired is not None]
+    secret_values = secrets.resolve_secrets(needed, session.settings.environ)
+    # Building the client makes no call: a bad token or URL is refused before any write.
+    api = session.api
+    # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
+    # or a full disk at any later point: on a first apply they exist only in memory so far.
+    locked.store.ensure_on_disk()
+    state = locked.state
+    if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
+        # One whoami up front: a wrong token or a dead API stops the run before any entry
+        # starts, with one message instead of one failure per entry.
+        session.users.default()
+    context = ApplyContext(
+        api=api,
+        recorder=locked.recorder,
+        users=session.users,
+        secrets=secret_values,
+        salt=state.salt,
+        attempts={name: intent.attempt for name, intent in state.intents.items()},
+        stop=session.stop,
+        progress=hooks.progress,
+        lineage=state.lineage,
+        open_intents=dict(state.intents),
+        heartbeat=hooks.heartbeat,
     )
-    store.note_run(result=result)
+    # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
+    result = apply_plan(plan, context, options, sleep=lambda seconds: _nap(session, seconds))
+    result = _point_at_fields(result, plan)
+    locked.store.note_run(result=result)
     return result
+
+
+def _nap(session: Session, seconds: float) -> None:
+    session.stop.wait(seconds)
+
+
+def _settle_orphans(
+    desired: Sequence[DesiredModel], locked: Locked, session: Session, scope: Scope
+) -> None:
+    """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
+    wanted = {model.name for model in desired}
+    if not any(scope.selection.selects(n, None) for n in orphan_intents(locked.state, wanted)):
+        return
+    api = session.api  # a bad token or URL is refused before anything is written
+    locked.store.ensure_on_disk()
+    settle_orphan_intents(locked.state, wanted, api, locked.recorder, session.users)
 
 
 def _save(
@@ -308,69 +316,6 @@ def _save(
     if written and publish is not None:
         publish(result)
     return written
-
-
-def _settle(
-    store: state_store.StateStore,
-    desired: Sequence[DesiredModel],
-    connect: ApiFactory,
-    env: Mapping[str, str],
-) -> State:
-    """Resolve intents of removed manifests before planning (see settle_orphan_intents)."""
-    with connected(connect) as api:  # a bad token or URL is refused before anything is written
-        store.ensure_on_disk()
-        users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
-        wanted = {model.name for model in desired}
-        settle_orphan_intents(store.state, wanted, api, StoreRecorder(store), users)
-    return store.state
-
-
-def execute(
-    plan: Plan,
-    store: state_store.StateStore,
-    *,
-    options: ApplyOptions,
-    connect: ApiFactory,
-    stop: threading.Event,
-    progress: Progress,
-    env: Mapping[str, str],
-    heartbeat: Callable[[str], None] = lambda message: None,
-) -> ApplyResult:
-    """Resolve secrets (all or nothing, before any call), then apply through the API."""
-    needed = [c.desired for c in plan.changes if c.runs_in_apply and c.desired is not None]
-    secret_values = secrets.resolve_secrets(needed, env)
-    # The lineage (every create's mark) and the salt (every fingerprint) must survive a kill
-    # or a full disk at any later point: on a first apply they exist only in memory so far.
-    # Connecting makes no call; a bad token or URL is refused before anything is written.
-    with connected(connect) as api:
-        store.ensure_on_disk()
-        state = store.state
-        users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
-        if any(c.desired is None or c.desired.user_id is None for c in plan.changes):
-            # One whoami up front: a wrong token or a dead API stops the run before any
-            # entry starts, with one message instead of one failure per entry.
-            users.default()
-        context = ApplyContext(
-            api=api,
-            recorder=StoreRecorder(store),
-            users=users,
-            secrets=secret_values,
-            salt=state.salt,
-            attempts={name: intent.attempt for name, intent in state.intents.items()},
-            stop=stop,
-            progress=progress,
-            lineage=state.lineage,
-            open_intents=dict(state.intents),
-            heartbeat=heartbeat,
-        )
-        # Waiting for MODEL_STATUS_UP sleeps on the stop flag: a signal ends the wait at once.
-        return _point_at_fields(
-            apply_plan(plan, context, options, sleep=lambda seconds: _nap(stop, seconds)), plan
-        )
-
-
-def _nap(stop: threading.Event, seconds: float) -> None:
-    stop.wait(seconds)
 
 
 # The API's 400 message names the field first, e.g. "gpuCount: must be an integer >= 1".
@@ -405,63 +350,3 @@ def save_plan(run: PlanRun, out_path: str, *, prune: bool) -> None:
         run.plan, run.state, manifests_digest=manifests_digest(run.desired), prune=prune
     )
     plan_file.write_plan_file(out_path, saved)
-
-
-def run_saved_plan(
-    plan_path: str,
-    state_path: str,
-    *,
-    options: ApplyOptions,
-    connect: ApiFactory,
-    stop: threading.Event,
-    progress: Progress,
-    show_plan: Callable[[Plan], None] = lambda plan: None,
-    lock_timeout: float = 60.0,
-    env: Mapping[str, str] | None = None,
-    scope: Scope | None = None,
-    heartbeat: Callable[[str], None] = lambda message: None,
-    checkout: git_checkout.Checkout | None = None,
-    publish: Publish | None = None,
-    vet: Callable[[Plan], None] = lambda plan: None,
-) -> ApplyRun:
-    """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
-
-    The manifests are not read again; secrets are (they were never saved).
-    """
-    from reconciler.adapters import plan_file
-    from reconciler.core import saved_plan
-    from reconciler.core.errors import StalePlanError
-
-    env = os.environ if env is None else env
-    # A corrupt plan file fails before the lock is taken or anything is called.
-    saved = plan_file.read_plan_file(plan_path)
-    with state_store.StateStore.open(
-        state_path, command="apply", lock_timeout=lock_timeout
-    ) as store:
-        state = store.state
-        git_checkout.check_fresh(checkout, state, command="apply")
-        # Checked under the lock: nobody can move the state between this check and the calls.
-        why = saved_plan.describe_staleness(saved, state)
-        if why is not None:
-            raise StalePlanError(
-                f"saved plan {plan_path} is stale: {why}. Nothing was applied; make a new plan "
-                "with `tensormesh-reconciler plan PATH... --out FILE` and apply that"
-            )
-        plan = saved.plan
-        plan_run = PlanRun(saved.desired, state, plan)
-        store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
-        result = _carry_out(
-            plan,
-            saved.desired,
-            store,
-            scope=scope or Scope(),
-            options=options,
-            connect=connect,
-            stop=stop,
-            progress=progress,
-            env=env,
-            heartbeat=heartbeat,
-            show_plan=show_plan,
-            vet=vet,
-        )
-        return ApplyRun(plan_run, result, _save(store, result, checkout, publish))

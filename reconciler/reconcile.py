@@ -1,9 +1,10 @@
 """Reconcile, wired in one place: refresh from the live API, detect drift, correct it, repeat.
 
 Detection takes no lock; a pass takes the state lock only to correct, and re-reads the
-state under it. Corrections go through pipeline.execute, so they keep apply's guarantees
-(intent first, lookup by name, IDs durable). Nothing here prints: reports go to a
-callback, logs to the `reconciler.reconcile` logger.
+state under it. Corrections go through pipeline.carry_out, as apply's plans do, so they
+keep apply's guarantees (guard rails, cost check, intent first, lookup by name, IDs
+durable). One session serves every pass: one API client, one whoami. Nothing here
+prints: reports go to a callback, logs to the `reconciler.reconcile` logger.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from pathlib import Path
 
 from reconciler import checkout as git_checkout
 from reconciler import costing, failure_logs, heap, pipeline
-from reconciler.adapters import manifest_files, metrics_file, state_store
-from reconciler.apply import ApplyOptions, UserIds
+from reconciler.adapters import manifest_files, metrics_file
+from reconciler.apply import ApplyOptions
 from reconciler.core import budget, correct, metrics, record
 from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
@@ -29,8 +30,8 @@ from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
 from reconciler.core.pricing import PriceList
-from reconciler.core.record import JournalRecord
 from reconciler.core.spend import Spend, live_spend
+from reconciler.session import Locked, Session, UserIds
 
 log = logging.getLogger("reconciler.reconcile")
 JITTER = 0.1  # ±10%: many reconcilers on one schedule must not hit the API in step
@@ -89,10 +90,9 @@ class Refresh:
 
 
 def fetch_live(
-    api: ModelsApi, desired: Sequence[DesiredModel], state: State, env: Mapping[str, str]
+    api: ModelsApi, users: UserIds, desired: Sequence[DesiredModel], state: State
 ) -> tuple[LiveModel, ...]:
     """One GET /v1/models per distinct userId (normally one), deleted models included."""
-    users = UserIds(api, env.get("TENSORMESH_USER_ID") or None)
     wanted = {users.for_model(model) for model in desired}
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
@@ -132,10 +132,9 @@ def with_failure_logs(
 def refresh_against(
     desired: Sequence[DesiredModel],
     state: State,
+    session: Session,
     *,
     prune: bool,
-    connect: pipeline.ApiFactory,
-    env: Mapping[str, str],
     options: PassOptions | None = None,
     logs: bool = True,
 ) -> Refresh:
@@ -146,33 +145,32 @@ def refresh_against(
     after an apply gave up waiting is no longer a failed deploy.
     """
     options = options or PassOptions(prune=prune)
-    with pipeline.connected(connect) as api:
-        live = fetch_live(api, desired, state, env)
-        selection = options.scope.selection
-        labels = {model.name: model.labels for model in desired}
-        found = detect_drift(desired, state, live)
-        # Every unmanaged model shown and every name selected (the default): nothing to
-        # filter, and no three calls per model of a large account's 20,000 unmanaged ones.
-        if options.unmanaged.shows_every_name and selection.everything:
-            drift = found
-        else:
-            drift = tuple(
-                item
-                for item in found
-                if (
-                    options.unmanaged.shows(item.name) and selection.selects_name(item.name)
-                    if item.kind is DriftKind.UNMANAGED
-                    else selection.selects(item.name, labels.get(item.name))
-                )
+    api = session.api
+    live = fetch_live(api, session.users, desired, state)
+    selection = options.scope.selection
+    labels = {model.name: model.labels for model in desired}
+    found = detect_drift(desired, state, live)
+    # Every unmanaged model shown and every name selected (the default): nothing to
+    # filter, and no three calls per model of a large account's 20,000 unmanaged ones.
+    if options.unmanaged.shows_every_name and selection.everything:
+        drift = found
+    else:
+        drift = tuple(
+            item
+            for item in found
+            if (
+                options.unmanaged.shows(item.name) and selection.selects_name(item.name)
+                if item.kind is DriftKind.UNMANAGED
+                else selection.selects(item.name, labels.get(item.name))
             )
-        if logs:
-            user = env.get("TENSORMESH_USER_ID") or None
-            drift = with_failure_logs(api, drift, live, user_id=user)
+        )
+    if logs:
+        drift = with_failure_logs(api, drift, live, user_id=session.settings.user_id)
     statuses = live_statuses(state, live)
     seen = state
     for name, status in statuses.items():
         seen = record.record_status(seen, name, status)
-    plan = pipeline.plan_against(desired, seen, prune=prune, env=env, scope=options.scope)
+    plan = pipeline.plan_against(desired, seen, session, prune=prune, scope=options.scope)
     plan = correct.correction_plan(plan, drift, desired, heal_changed=options.heal_changed)
     unmanaged = tuple(
         (item.name, item.live_model_id or "") for item in drift if item.kind is DriftKind.UNMANAGED
@@ -183,10 +181,9 @@ def refresh_against(
 
 def refresh_plan(
     run: pipeline.PlanRun,
+    session: Session,
     *,
     prune: bool,
-    connect: pipeline.ApiFactory,
-    env: Mapping[str, str],
     scope: pipeline.Scope | None = None,
     unmanaged: UnmanagedPolicy | None = None,
 ) -> Plan:
@@ -198,25 +195,19 @@ def refresh_plan(
         unmanaged=unmanaged or UnmanagedPolicy(),
     )
     return refresh_against(
-        run.desired, run.state, prune=prune, connect=connect, env=env, options=options, logs=False
+        run.desired, run.state, session, prune=prune, options=options, logs=False
     ).plan
 
 
 def run_pass(
-    number: int,
-    paths: Sequence[str],
-    state_path: str,
-    *,
-    options: PassOptions,
-    connect: pipeline.ApiFactory,
-    stop: threading.Event,
-    env: Mapping[str, str],
+    number: int, paths: Sequence[str], session: Session, *, options: PassOptions
 ) -> PassReport:
     """One pass; a failure (bad manifests, API down, lock held, a stale or diverged clone)
     becomes the report's error."""
     seen: Refresh | None = None
     spend: Spend | None = None
     revision: str | None = None  # reported in --git mode: the revision this pass reconciles
+    state_path, stop = session.settings.state_path, session.stop
     try:
         if options.source is not None:
             checkout: git_checkout.Checkout | None = options.source(state_path)
@@ -227,14 +218,12 @@ def run_pass(
             checkout = git_checkout.pull(checkout, state_path, lock_timeout=options.lock_timeout)
         with heap.building_long_lived():
             desired = manifest_files.load_desired(paths)
-            state = state_store.read_state(state_path)
+            state = session.read_state()
         # Before any call: a clone behind the state would undo newer work when correcting.
         git_checkout.check_fresh(checkout, state, command="reconcile")
-        seen = refresh_against(
-            desired, state, prune=options.prune, connect=connect, env=env, options=options
-        )
+        seen = refresh_against(desired, state, session, prune=options.prune, options=options)
         # One pricing read per pass: the live spend now, and the corrections' cost below.
-        prices = costing.load_prices(options.cost, connect)
+        prices = costing.load_prices(options.cost, lambda: session.api)
         spend = live_spend(seen.state, seen.live, prices)
         if not _writes_statuses(options):
             # --pull without --push: a status written into the clone would stop the next
@@ -245,14 +234,7 @@ def run_pass(
             report = _report(number, seen, None, options, interrupted=stop.is_set())
             return replace(report, spend=spend, revision=revision)
         seen, result, published = _correct(
-            seen,
-            state_path,
-            options=options,
-            connect=connect,
-            stop=stop,
-            env=env,
-            checkout=checkout,
-            prices=prices,
+            seen, session, options=options, checkout=checkout, prices=prices
         )
         _observe(options, seen, result, spend)
         report = replace(
@@ -288,58 +270,48 @@ def _writes_statuses(options: PassOptions) -> bool:
 
 def _correct(
     seen: Refresh,
-    state_path: str,
+    session: Session,
     *,
     options: PassOptions,
-    connect: pipeline.ApiFactory,
-    stop: threading.Event,
-    env: Mapping[str, str],
     checkout: git_checkout.Checkout | None,
     prices: PriceList | str = costing.NO_SOURCE,
 ) -> tuple[Refresh, ApplyResult | None, str | None]:
     """Correct under the lock; also returns why publishing the state failed, if it did."""
-    with state_store.StateStore.open(
-        state_path, command="reconcile", lock_timeout=options.lock_timeout
-    ) as store:
-        git_checkout.check_fresh(checkout, store.state, command="reconcile")
-        if not record.same_content(store.state, seen.state):
+    revision = git_checkout.recorded_revision(checkout)
+    with session.locked_state("reconcile") as locked:
+        git_checkout.check_fresh(checkout, locked.state, command="reconcile")
+        if not record.same_content(locked.state, seen.state):
             # Someone applied between our look and the lock: look again at what they wrote,
             # so we never "heal" an entry from a stale recorded model ID.
             log.info("state changed since detection; refreshing again under the lock")
             seen = refresh_against(
-                seen.desired,
-                store.state,
-                prune=options.prune,
-                connect=connect,
-                env=env,
-                options=options,
+                seen.desired, locked.state, session, prune=options.prune, options=options
             )
             if not _writes_statuses(options):
                 seen = replace(seen, statuses={})
-        if seen.plan.has_work:
-            pipeline.check_guards(seen.plan, seen.desired, options.scope)  # before any write
-        for name, status in seen.statuses.items():
-            # What the live API says now: `state list` must not show INIT long after UP.
-            store.record(JournalRecord("status", name, status))
         result = None
-        if seen.plan.has_work and not stop.is_set():
-            # Before any call that changes anything: feasibility and --max-hourly-increase.
-            estimate = costing.price_plan(seen.plan, options.cost, prices)
-            budget.check_budget(estimate, options.cost.max_hourly_increase)
-            result = pipeline.execute(
+        if seen.plan.has_work and not session.stop.is_set():
+            locked.store.note_run(plan=seen.plan, revision=revision)
+            result = pipeline.carry_out(
                 seen.plan,
-                store,
+                seen.desired,
+                locked,
+                session,
+                scope=options.scope,
                 options=options.apply,
-                connect=connect,
-                stop=stop,
-                progress=_log_progress,
-                env=env,
-                heartbeat=lambda message: log.info("%s", message),
+                hooks=pipeline.Hooks(
+                    progress=_log_progress,
+                    heartbeat=lambda message: log.info("%s", message),
+                    # Feasibility and --max-hourly-increase, before any call that changes anything.
+                    vet=lambda plan: budget.check_budget(
+                        costing.price_plan(plan, options.cost, prices),
+                        options.cost.max_hourly_increase,
+                    ),
+                ),
             )
-            store.note_run(
-                plan=seen.plan, result=result, revision=git_checkout.recorded_revision(checkout)
-            )
-        written = store.commit(revision=git_checkout.recorded_revision(checkout))
+        ran = set() if result is None else {c.name for c in seen.plan.changes if c.runs_in_apply}
+        _record_statuses(locked, seen.statuses, skip=ran)
+        written = locked.store.commit(revision=revision)
         failure = None
         if written and options.publish is not None:
             try:
@@ -349,6 +321,14 @@ def _correct(
             except ReconcilerError as exc:
                 failure = str(exc)
     return seen, result, failure
+
+
+def _record_statuses(locked: Locked, statuses: Mapping[str, str], *, skip: set[str]) -> None:
+    """What the live API says now (`state list` must not show INIT long after UP); not for
+    the entries a correction ran on: their recorded model may be a new one by now."""
+    for name, status in statuses.items():
+        if name not in skip:
+            locked.recorder.record_status(name, status)
 
 
 def _report(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan, settle_orphan_intents
+from reconciler.apply import ApplyContext, ApplyOptions, apply_plan, settle_orphan_intents
 from reconciler.core import record
 from reconciler.core.errors import (
     ApiRateLimitedError,
@@ -20,6 +20,7 @@ from reconciler.core.errors import (
 from reconciler.core.model import Action, DeployRequest, Intent, RecordedEntry, SecretRef, State
 from reconciler.core.ownership import Mark
 from reconciler.core.plan import make_plan
+from reconciler.session import UserIds
 from tests.support.builders import SALT, desired, recorded, state
 from tests.support.fake_api import USER, FakeApi
 

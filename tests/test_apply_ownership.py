@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.apply import UserIds, settle_orphan_intents
+from reconciler.apply import settle_orphan_intents
 from reconciler.core.errors import ApiServerError, ApiTimeoutError
 from reconciler.core.model import Action, DeployRequest, Intent, SecretRef
 from reconciler.core.ownership import Mark
@@ -16,6 +16,7 @@ from reconciler.core.plan import make_plan
 from reconciler.core.render_json import plan_to_json
 from reconciler.core.render_text import render_plan
 from reconciler.core.spec import fingerprint_secret
+from reconciler.session import UserIds
 from tests.support.builders import SALT, desired, recorded, state
 from tests.support.fake_api import USER, FakeApi
 from tests.test_apply import MemoryRecorder, live_ids, run

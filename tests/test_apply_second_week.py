@@ -93,7 +93,8 @@ def test_a_recorded_entry_with_a_reverted_manifest_and_an_open_intent_is_a_looku
 def test_a_heartbeat_at_least_every_60_seconds_while_waiting_for_up() -> None:
     import threading
 
-    from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan
+    from reconciler.apply import ApplyContext, ApplyOptions, apply_plan
+    from reconciler.session import UserIds
     from tests.support.builders import SALT
     from tests.test_apply import MemoryRecorder
 

@@ -19,7 +19,6 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 from reconciler.apply import (
     ApplyContext,
     ApplyOptions,
-    UserIds,
     apply_plan,
     settle_orphan_intents,
 )
@@ -29,6 +28,7 @@ from reconciler.core.errors import ApiRateLimitedError, ApiServerError
 from reconciler.core.model import DeployRequest, DesiredModel, LiveModel, SecretRef, State
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import fingerprint_secret
+from reconciler.session import UserIds
 from tests.support.builders import SALT, desired
 from tests.support.examples import examples
 from tests.support.fake_api import USER, FakeApi

@@ -19,11 +19,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import initialize, run_state_machine_as_test
 
 from reconciler.adapters import state_location, state_store
-from reconciler.apply import ApplyContext, ApplyOptions, UserIds, apply_plan, settle_orphan_intents
+from reconciler.apply import ApplyContext, ApplyOptions, apply_plan, settle_orphan_intents
 from reconciler.core import plan as planning
 from reconciler.core.model import State
 from reconciler.core.spec import fingerprint_secret
-from reconciler.pipeline import StoreRecorder
+from reconciler.session import StoreRecorder, UserIds
 from tests.support.fake_api import USER, FakeApi
 from tests.test_apply_stateful import ApplyMachine, Crash, DyingApi, model_for
 

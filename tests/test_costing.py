@@ -90,7 +90,7 @@ def test_vet_refuses_over_budget_before_reading_the_balance() -> None:
     options = costing.CostOptions(max_hourly_increase=HourlyLimit(5_000_000_000))
     warnings: list[str] = []
     with pytest.raises(BudgetError, match=r"adds 5\.90 USD/h"):
-        costing.vet_apply(_plan("a", "b"), options, lambda: api, warn=warnings.append)  # type: ignore[arg-type,return-value]
+        costing.vet_apply(_plan("a", "b"), options, api, warn=warnings.append)  # type: ignore[arg-type]
     assert api.reads == ["/v1/billing/gpu-pricing"] and warnings == []
 
 
@@ -98,7 +98,7 @@ def test_vet_warns_on_a_low_or_unreadable_balance() -> None:
     low = {"balance": {"currencyCode": "USD", "units": "5"}}
     api = FakeBilling({"/v1/billing/gpu-pricing": PRICES, "/v1/billing/balance": low})
     warnings: list[str] = []
-    costing.vet_apply(_plan("a"), costing.CostOptions(), lambda: api, warn=warnings.append)  # type: ignore[arg-type,return-value]
+    costing.vet_apply(_plan("a"), costing.CostOptions(), api, warn=warnings.append)  # type: ignore[arg-type]
     assert api.reads == ["/v1/billing/gpu-pricing", "/v1/billing/balance"]
     assert warnings == [
         "the account balance 5.00 USD covers 1.6 h of the new hourly total 2.95 USD/h, less "
@@ -111,7 +111,7 @@ def test_vet_warns_on_a_low_or_unreadable_balance() -> None:
     costing.vet_apply(
         _plan("a"),
         costing.CostOptions(min_balance_hours=Decimal(1)),
-        lambda: broken,  # type: ignore[arg-type,return-value]
+        broken,  # type: ignore[arg-type]
         warn=warnings.append,
     )
     assert len(warnings) == 1 and warnings[0].startswith("could not read the account balance")

@@ -98,8 +98,8 @@ def test_a_failed_apply_gives_the_logs_as_its_reason() -> None:
 def test_plan_refresh_reads_no_logs(world: World) -> None:
     deployment = _fail(world)
     world.api.logs[deployment] = LINES
-    run = pipeline.make_plan_run([str(world.manifests)], world.state_path, prune=False)
-    plan = reconcile.refresh_plan(run, prune=False, connect=lambda: world.api, env=ENV)
+    run = pipeline.make_plan_run([str(world.manifests)], world.session(), prune=False)
+    plan = reconcile.refresh_plan(run, world.session(), prune=False)
     assert [change.drift for change in plan.changes] == ["failed"]
     assert world.api.logs_calls == []  # a plan shows no logs: none are asked for
 

@@ -16,6 +16,7 @@ from reconciler.core.drift import DriftKind
 from reconciler.core.model import Action
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_drift import pass_to_json, render_pass
+from reconciler.session import Session, Settings
 from tests.support.fake_api import USER, FakeApi
 
 ENV = {"TENSORMESH_USER_ID": USER}
@@ -46,14 +47,7 @@ class World:
 
     def apply(self) -> None:
         run = pipeline.run_apply(
-            [str(self.manifests)],
-            self.state_path,
-            prune=False,
-            options=ApplyOptions(wait=False),
-            connect=lambda: self.api,
-            stop=self.stop,
-            progress=lambda name, message: None,
-            env=ENV,
+            [str(self.manifests)], self.session(), prune=False, options=ApplyOptions(wait=False)
         )
         assert not run.result.failed
 
@@ -63,12 +57,13 @@ class World:
         return reconcile.run_pass(
             1,
             [str(self.manifests)],
-            self.state_path,
+            self.session(),
             options=reconcile.PassOptions(prune=prune, detect_only=detect_only, **more),
-            connect=lambda: self.api,
-            stop=self.stop,
-            env=ENV,
         )
+
+    def session(self) -> Session:
+        settings = Settings.resolve(ENV, state_path=self.state_path)
+        return Session(settings, api=self.api, stop=self.stop)
 
     def recorded_id(self, name: str) -> str:
         return state_store.read_state(self.state_path).entries[name].model_id
@@ -246,9 +241,9 @@ def test_text_report_is_a_short_table(world: World) -> None:
 
 def test_refresh_plan_folds_drift_into_the_plan(world: World) -> None:
     world.api.delete_model(USER, world.recorded_id("llama"))
-    run = pipeline.make_plan_run([str(world.manifests)], world.state_path, prune=False)
+    run = pipeline.make_plan_run([str(world.manifests)], world.session(), prune=False)
     before = world.state_bytes()
-    plan = reconcile.refresh_plan(run, prune=False, connect=lambda: world.api, env=ENV)
+    plan = reconcile.refresh_plan(run, world.session(), prune=False)
     (change,) = plan.changes
     assert (change.action, change.drift) == (Action.REPLACE, "missing")
     assert world.state_bytes() == before

@@ -1,7 +1,7 @@
 """A long-running reconcile loop does not grow: what pass 300 keeps is what pass 50 kept.
 
-The loop is wired as `reconcile --interval` wires it (run_passes, run_pass, a new HTTP
-client per pass tracked by signals.OpenClients), with the real HttpModelsApi over an
+The loop is wired as `reconcile --interval` wires it (run_passes, run_pass, one
+session and its one HTTP client for the whole loop), with the real HttpModelsApi over an
 httpx.MockTransport that lists the models a FakeApi holds.
 """
 
@@ -20,9 +20,9 @@ import pytest
 from reconciler import pipeline, reconcile
 from reconciler.adapters.http_api import HttpModelsApi
 from reconciler.apply import ApplyOptions
-from reconciler.commands.signals import OpenClients
 from reconciler.core.model import SECRET_FIELDS
 from reconciler.core.pass_report import PassReport
+from reconciler.session import Session, Settings
 from tests.support.fake_api import USER, FakeApi
 from tests.test_reconcile import MANIFEST
 
@@ -76,15 +76,12 @@ def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None
         (manifests / f"m{i}.yaml").write_text(MANIFEST.format(name=f"m{i}", extra=""))
     state_path = str(tmp_path / "state.json")
     fake, stop = FakeApi(), threading.Event()
+    settings = Settings.resolve(ENV, state_path=state_path)
     applied = pipeline.run_apply(
         [str(manifests)],
-        state_path,
+        Session(settings, api=fake, stop=stop),
         prune=False,
         options=ApplyOptions(wait=False),
-        connect=lambda: fake,
-        stop=stop,
-        progress=lambda name, message: None,
-        env=ENV,
     )
     assert not applied.result.failed
     listing = _list_models_body(fake)
@@ -94,11 +91,9 @@ def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None
         body = {"/v1/models": listing, "/v1/billing/gpu-pricing": PRICES}[request.url.path]
         return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
 
-    clients = OpenClients()
-
-    def connect() -> HttpModelsApi:
-        client = httpx.Client(base_url="https://cp.test", transport=httpx.MockTransport(answer))
-        return clients.track(HttpModelsApi(client, token="test-token"))
+    # One session for the whole loop, as `reconcile --interval` keeps: one client.
+    client = httpx.Client(base_url="https://cp.test", transport=httpx.MockTransport(answer))
+    session = Session(settings, api=HttpModelsApi(client, token="test-token"))
 
     retained: dict[int, int] = {}
 
@@ -111,13 +106,7 @@ def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None
             tracemalloc.stop()
             stop.set()
         report = reconcile.run_pass(
-            number,
-            [str(manifests)],
-            state_path,
-            options=reconcile.PassOptions(),
-            connect=connect,
-            stop=threading.Event(),
-            env=ENV,
+            number, [str(manifests)], session, options=reconcile.PassOptions()
         )
         assert report.ok, report.error
         assert not report.drift

@@ -13,7 +13,6 @@ import email.utils
 import json as jsonlib
 import logging
 import math
-import os
 import random
 import socket
 import threading
@@ -50,7 +49,7 @@ from reconciler.core.model import DeployRequest, LiveModel
 
 TOKEN_ENV = token_source.TOKEN_ENV
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
-RETRY_BUDGET_ENV = "TENSORMESH_RETRY_BUDGET"
+RETRY_BUDGET_ENV = retry.RETRY_BUDGET_ENV
 DEFAULT_BASE_URL = "https://api.tensormesh.ai"
 
 _log = logging.getLogger(__name__)
@@ -358,7 +357,7 @@ def connect(
     *,
     concurrency: int = 8,
     timeout: float = 30.0,
-    environ: Mapping[str, str] | None = None,
+    environ: Mapping[str, str],
     tokens: TokenSource | None = None,
 ) -> HttpModelsApi:
     """An HttpModelsApi for the configured control plane, pooled for `concurrency` workers.
@@ -367,7 +366,7 @@ def connect(
     file, or `tm`'s login), never from a flag, so it stays out of shell history and process
     listings; `tokens` passes a source a long-lived command keeps across passes.
     """
-    env = os.environ if environ is None else environ
+    env = environ
     if tokens is None:
         tokens = token_source.from_environment(env)
     url = endpoint.check_url(

@@ -88,7 +88,7 @@ def history_entry(
     else it is looked up from the manifests' folder, the working folder or the CI."""
     if not records and plan is None:
         return None
-    env = os.environ if env is None else env
+    env = {} if env is None else env  # the session notes its environment (session.py)
     outcomes = _outcomes_of(result) if result is not None else _outcomes_from(records)
     return {
         "actor": current_actor(env),

@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass
 from datetime import UTC
 
+# Seconds a call may spend on retries in all (the default policy's budget when unset).
+RETRY_BUDGET_ENV = "TENSORMESH_RETRY_BUDGET"
+
 # The official client's figures: statuses worth retrying, Retry-After cap, backoff steps.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 

@@ -53,11 +53,8 @@ def _problem(name: str, ref: SecretRef, reason: str) -> str:
     return f"{name}: {ref.field} needs file {path}, {reason}"
 
 
-def resolve_secrets(
-    models: Sequence[DesiredModel], env: Mapping[str, str] | None = None
-) -> SecretValues:
+def resolve_secrets(models: Sequence[DesiredModel], env: Mapping[str, str]) -> SecretValues:
     """Every secret of these models, or SecretError naming ALL that are missing."""
-    env = os.environ if env is None else env
     values: SecretValues = {}
     missing = []
     for model in models:
@@ -75,10 +72,9 @@ def resolve_secrets(
 
 
 def fingerprint_available(
-    models: Sequence[DesiredModel], salt: str, env: Mapping[str, str] | None = None
+    models: Sequence[DesiredModel], salt: str, env: Mapping[str, str]
 ) -> dict[str, dict[str, str | None]]:
     """Fingerprints of the secrets that can be read here; None where a value is unavailable."""
-    env = os.environ if env is None else env
     out: dict[str, dict[str, str | None]] = {}
     for model in models:
         for ref in model.secrets:
@@ -88,10 +84,9 @@ def fingerprint_available(
     return out
 
 
-def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str] | None = None) -> list[str]:
+def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str]) -> list[str]:
     """`plan`'s preflight: one warning per reference that cannot be read here (a plan still
     works without it, but cannot check rotation, and apply will fail)."""
-    env = os.environ if env is None else env
     warnings = []
     for model in models:
         for ref in model.secrets:

@@ -8,7 +8,6 @@ could not be written (or on any error before that).
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import click
@@ -85,26 +84,27 @@ def command(
     DIR right after shows no change.
     """
     from reconciler import adoption
-    from reconciler.adapters import http_api
+    from reconciler.commands import settings
+    from reconciler.session import Session
 
     for user in users:
         if not _UUID.fullmatch(user):
             raise UsageError(f"--user {user!r} is not a user id (a UUID)")
     options = adoption.AdoptOptions(
         out_dir=out_dir,
-        state_path=state_path,
         users=users,
         targets=targets,
         excludes=excludes,
         secret_envs=parse_secrets(secrets),
         include_failed=include_failed,
         dry_run=dry_run,
-        lock_timeout=lock_timeout,
         schema_ref=schema_ref,
     )
-    report = adoption.run_adopt(
-        options, connect=lambda: http_api.connect(api_url, concurrency=1), env=os.environ
+    resolved = settings.resolve(
+        state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
     )
+    with Session(resolved) as session:
+        report = adoption.run_adopt(options, session)
     if output_format == "json":
         from reconciler.core.render_adopt import adopt_to_json
 

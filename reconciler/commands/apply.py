@@ -6,8 +6,6 @@ flight finish and be recorded, release the lock and exit 1 with a summary.
 
 from __future__ import annotations
 
-import os
-import threading
 from typing import TYPE_CHECKING
 
 import click
@@ -204,9 +202,10 @@ def run_apply(
     from reconciler import checkout as git_checkout
     from reconciler import costing, pipeline
     from reconciler import writeback as git_writeback
-    from reconciler.adapters import http_api
     from reconciler.apply import ApplyOptions
+    from reconciler.commands import settings
     from reconciler.commands.scope import make_scope
+    from reconciler.session import Session
 
     writeback = writeback or git_writeback.WritebackOptions()
     _check_sources(paths, plan_path, prune=prune)
@@ -224,7 +223,12 @@ def run_apply(
         auto_approve=auto_approve,
     )
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
-    stop = threading.Event()
+    resolved = settings.resolve(
+        state_path=state_path,
+        api_url=api_url,
+        concurrency=concurrency,
+        lock_timeout=lock_timeout,
+    )
     clients = signals.OpenClients()  # cut when a stop has waited its grace
     # Before any deploy: a write-back that cannot work must not strand new IDs uncommitted.
     repo = git_writeback.prepare(state_path, writeback)
@@ -243,60 +247,52 @@ def run_apply(
     cost_settings = cost or costing.CostOptions()
     priced: list[PlanCost] = []
 
-    def vet(plan: Plan) -> None:
-        # A token or URL that cannot work is this apply's one error, not first a pricing
-        # warning: connecting checks both and makes no call.
-        http_api.connect(api_url, concurrency=1).close()
-        # Before any call that changes anything: one pricing call, feasibility, the budget,
-        # and the balance warning before the first deploy.
-        connect = lambda: clients.track(http_api.connect(api_url, concurrency=1))  # noqa: E731
-        priced.append(costing.vet_apply(plan, cost_settings, connect, warn=costs.warn))
+    with Session(resolved, track=clients.track) as session:
 
-    def show_plan(plan: Plan) -> None:
-        if output_format == "text":
-            output.emit_plan(plan, "text", cost=priced[-1] if priced else None)
-            click.echo()
+        def vet(plan: Plan) -> None:
+            # Before any call that changes anything: one pricing call, feasibility, the
+            # budget, and the balance warning before the first deploy. Building the client
+            # first: a token or URL that cannot work is this apply's one error.
+            api = session.api
+            priced.append(costing.vet_apply(plan, cost_settings, api, warn=costs.warn))
 
-    with signals.stop_on_signals(
-        stop,
-        doing="starting no new calls, finishing and recording the ones in flight",
-        clients=clients,
-    ):
-        if plan_path:
-            run = pipeline.run_saved_plan(
-                plan_path,
-                state_path,
-                options=options,
-                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
-                stop=stop,
-                progress=output.progress_printer(),
-                lock_timeout=lock_timeout,
-                env=os.environ,
-                show_plan=show_plan,
-                scope=scope,
-                heartbeat=output.heartbeat_printer(),
-                checkout=checkout,
-                publish=publish,
-                vet=vet,
-            )
-        else:
-            run = pipeline.run_apply(
-                list(paths),
-                state_path,
-                prune=prune,
-                options=options,
-                connect=lambda: clients.track(http_api.connect(api_url, concurrency=concurrency)),
-                stop=stop,
-                progress=output.progress_printer(),
-                lock_timeout=lock_timeout,
-                env=os.environ,
-                show_plan=show_plan,
-                scope=scope,
-                heartbeat=output.heartbeat_printer(),
-                checkout=checkout,
-                publish=publish,
-                vet=vet,
-            )
+        def show_plan(plan: Plan) -> None:
+            if output_format == "text":
+                output.emit_plan(plan, "text", cost=priced[-1] if priced else None)
+                click.echo()
+
+        hooks = pipeline.Hooks(
+            progress=output.progress_printer(),
+            heartbeat=output.heartbeat_printer(),
+            show_plan=show_plan,
+            vet=vet,
+        )
+        with signals.stop_on_signals(
+            session.stop,
+            doing="starting no new calls, finishing and recording the ones in flight",
+            clients=clients,
+        ):
+            if plan_path:
+                run = pipeline.run_saved_plan(
+                    plan_path,
+                    session,
+                    options=options,
+                    scope=scope,
+                    hooks=hooks,
+                    checkout=checkout,
+                    publish=publish,
+                )
+            else:
+                run = pipeline.run_apply(
+                    list(paths),
+                    session,
+                    prune=prune,
+                    options=options,
+                    scope=scope,
+                    hooks=hooks,
+                    checkout=checkout,
+                    publish=publish,
+                )
     plan, result = run.plan_run.plan, run.result
     output.emit_result(plan, result, output_format, cost=priced[-1] if priced else None)
     # IDs already recorded were committed even when some entries failed: they must not be lost.

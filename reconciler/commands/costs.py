@@ -6,7 +6,7 @@ Parses and wires; deciding is in reconciler/costing.py and the core.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, TypeVar
 
@@ -14,10 +14,8 @@ import click
 
 if TYPE_CHECKING:
     from reconciler.costing import CostOptions
-    from reconciler.pipeline import ApiFactory
 
 F = TypeVar("F", bound=Callable[..., object])
-_PLAN_RETRY_BUDGET = "5"  # seconds
 
 
 def cost_options(func: F) -> F:
@@ -88,21 +86,6 @@ def make_cost_options(
         max_hourly_increase=limit,
         min_balance_hours=Decimal(str(min_balance_hours)),
     )
-
-
-def pricing_connector(api_url: str | None, env: Mapping[str, str]) -> ApiFactory | None:
-    """`plan`'s API factory when a token is there to ask the pricing API with, else None.
-
-    Short timeout and retry budget (unless set): a plan needs no API, so an unreachable one
-    must only cost a few seconds before the plan prints with its cost unknown."""
-    from reconciler.adapters import http_api
-
-    if not env.get(http_api.TOKEN_ENV, "").strip():
-        return None
-    quick = {http_api.RETRY_BUDGET_ENV: _PLAN_RETRY_BUDGET, **env}
-    if not quick[http_api.RETRY_BUDGET_ENV].strip():
-        quick[http_api.RETRY_BUDGET_ENV] = _PLAN_RETRY_BUDGET
-    return lambda: http_api.connect(api_url, concurrency=1, timeout=10.0, environ=quick)
 
 
 def warn(message: str) -> None:

@@ -14,7 +14,8 @@ from reconciler.commands.options import output_option, plan_options, refresh_opt
 if TYPE_CHECKING:
     from reconciler.core.cost import PlanCost
     from reconciler.costing import CostOptions
-    from reconciler.pipeline import PlanRun
+    from reconciler.pipeline import PlanRun, Scope
+    from reconciler.session import Session
 
 
 @click.command("plan")
@@ -94,11 +95,10 @@ def run_plan(
     cost: CostOptions | None = None,
 ) -> int:
     """Shared by `plan` and `apply --dry-run`: same output, same exit codes."""
-    import os
-
     from reconciler import pipeline
-    from reconciler.commands import costs
+    from reconciler.commands import costs, settings
     from reconciler.commands.scope import make_scope
+    from reconciler.session import Session
 
     cost_settings = cost or costs.make_cost_options()
 
@@ -107,20 +107,23 @@ def run_plan(
     scope = make_scope(
         targets=targets, excludes=excludes, selectors=selectors, force_replace=force_replace
     )
-    run = pipeline.make_plan_run(list(paths), state_path, prune=prune, scope=scope)
-    if refresh:
-        run = _refreshed(
-            run,
-            prune=prune,
-            api_url=api_url,
-            scope=scope,
-            unmanaged=unmanaged,
-            ignore_globs=ignore_unmanaged,
-            paths=paths,
-        )
-    for warning in pipeline.preflight(run, state_path, env=os.environ):
-        click.echo(f"warning: {warning}", err=True)
-    priced = _priced(run, cost_settings, api_url=api_url)
+    # Without --refresh a plan needs no API: asking for prices must not hold it up long.
+    resolved = settings.resolve(state_path=state_path, api_url=api_url, quick=not refresh)
+    with Session(resolved) as session:
+        run = pipeline.make_plan_run(list(paths), session, prune=prune, scope=scope)
+        if refresh:
+            run = _refreshed(
+                run,
+                session,
+                prune=prune,
+                scope=scope,
+                unmanaged=unmanaged,
+                ignore_globs=ignore_unmanaged,
+                paths=paths,
+            )
+        for warning in pipeline.preflight(run, session):
+            click.echo(f"warning: {warning}", err=True)
+        priced = _priced(run, cost_settings, session)
     if out_path:
         pipeline.save_plan(run, out_path, prune=prune)
     output.emit_plan(run.plan, output_format, cost=priced)
@@ -135,54 +138,42 @@ def run_plan(
     return output.plan_exit_code(run.plan, detailed_exitcode=detailed_exitcode)
 
 
-def _priced(run: PlanRun, settings: CostOptions, *, api_url: str | None) -> PlanCost:
+def _priced(run: PlanRun, cost: CostOptions, session: Session) -> PlanCost:
     """The plan's cost from one pricing call or the --pricing FILE; unknown without either.
     An unpriced deploy is an error here already, so a pull request shows it."""
-    import os
-
     from reconciler import costing
     from reconciler.commands import costs
     from reconciler.core import budget
 
-    prices = costing.load_prices(settings, costs.pricing_connector(api_url, os.environ))
-    cost = costing.price_plan(run.plan, settings, prices)
-    limit = settings.max_hourly_increase
+    api = (lambda: session.api) if session.settings.has_token else None
+    estimate = costing.price_plan(run.plan, cost, costing.load_prices(cost, api))
+    limit = cost.max_hourly_increase
     if limit is not None and run.plan.has_api_calls:
-        why = budget.refusal(cost, limit)
+        why = budget.refusal(estimate, limit)
         if why is not None:
             costs.warn(f"apply would refuse this plan: {why}")
-    return cost
+    return estimate
 
 
 def _refreshed(
     run: PlanRun,
+    session: Session,
     *,
     prune: bool,
-    api_url: str | None,
-    scope: object,
+    scope: Scope,
     unmanaged: str,
     ignore_globs: tuple[str, ...],
     paths: tuple[str, ...],
 ) -> PlanRun:
     """The run with live drift folded into its plan (one list call; nothing written)."""
-    import os
     from dataclasses import replace
 
     from reconciler import reconcile
-    from reconciler.adapters import http_api, ignore_file
-    from reconciler.pipeline import Scope
+    from reconciler.adapters import ignore_file
 
-    assert isinstance(scope, Scope)
     ignore = reconcile.UnmanagedPolicy(
         report=unmanaged != "ignore",
         ignore=(*ignore_file.read_ignore_globs(paths), *ignore_globs),
     )
-    plan = reconcile.refresh_plan(
-        run,
-        prune=prune,
-        connect=lambda: http_api.connect(api_url),
-        env=os.environ,
-        scope=scope,
-        unmanaged=ignore,
-    )
+    plan = reconcile.refresh_plan(run, session, prune=prune, scope=scope, unmanaged=ignore)
     return replace(run, plan=plan)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -197,12 +196,14 @@ def command(
 ) -> int:
     """Detect drift against the live API and correct it."""
     from reconciler import reconcile
-    from reconciler.adapters import http_api, ignore_file, logs, token_source
+    from reconciler.adapters import ignore_file, logs
     from reconciler.apply import ApplyOptions
+    from reconciler.commands import settings
     from reconciler.commands.costs import make_cost_options
     from reconciler.commands.scope import make_scope
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
+    from reconciler.session import Session
 
     # A bad amount is a usage error before anything is cloned, served or read.
     cost = make_cost_options(
@@ -223,15 +224,23 @@ def command(
     if not paths and source is None:
         raise click.UsageError("give at least one manifest file or folder")
     board = _board(serve, interval=interval, source=source)  # a bad address: usage error
-    # One token source for the whole loop: a rotated token file is picked up between calls
-    # and after a 401, and its 401 count feeds the auth-failure metric.
-    tokens = token_source.from_environment(os.environ)
+    clients = signals.OpenClients()  # cut when a stop has waited its grace
+    # One session for the whole loop: one API client, one whoami, one token source (a
+    # rotated token file is picked up between calls and after a 401).
+    resolved = settings.resolve(
+        state_path=state_path,
+        api_url=api_url,
+        concurrency=concurrency,
+        lock_timeout=lock_timeout,
+    )
+    session = Session(resolved, track=clients.track)
     # A bad token or URL is one usage error now, not a failed pass every --interval.
-    http_api.connect(api_url, concurrency=concurrency, tokens=tokens).close()
+    session.connect()
     logs.setup_logging(log_format)
     sync = None
     if source is not None:
         state_path, paths, sync = _open_source(source, state_path, lock_timeout=lock_timeout)
+        session = session.moved_to(state_path)
         # Pull mode writes a state kept in its clone back (commit and push), as --push does.
         push = source.holds(state_path)
     publish = _writeback(state_path, push=push and not detect_only)
@@ -258,28 +267,16 @@ def command(
         source=sync,
         observe=board.observe if board is not None else None,
     )
-    stop = threading.Event()
-    clients = signals.OpenClients()  # cut when a stop has waited its grace
-
+    stop = session.stop
     cut_short = threading.Event()  # the stop came while a pass ran
-
-    def connect() -> http_api.HttpModelsApi:
-        return clients.track(http_api.connect(api_url, concurrency=concurrency, tokens=tokens))
+    tokens = session.tokens
 
     def run_one(number: int) -> PassReport:
         refused_before = tokens.rejections
         if board is not None:
             board.pass_started()
         started = time.monotonic()
-        report = reconcile.run_pass(
-            number,
-            list(paths),
-            state_path,
-            options=options,
-            connect=connect,
-            stop=stop,
-            env=os.environ,
-        )
+        report = reconcile.run_pass(number, list(paths), session, options=options)
         if stop.is_set():
             cut_short.set()
         report = dataclasses.replace(report, auth_failures=tokens.rejections - refused_before)
@@ -305,6 +302,7 @@ def command(
                 metrics_path=metrics_file,
             )
     finally:
+        session.close()
         if server is not None:
             server.close()
     if not once:

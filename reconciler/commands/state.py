@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
-import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,7 +21,9 @@ from reconciler.core.errors import StateError, UsageError
 from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
 from reconciler.core.ports import ModelsApi
 
-USER_ID_ENV = "TENSORMESH_USER_ID"
+if TYPE_CHECKING:
+    from reconciler.session import Session
+
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\Z")
 _LIST_FIELDS = (
     ("name", "NAME"),
@@ -72,12 +73,14 @@ def show_command(name: str, state_path: str) -> None:
 @lock_timeout_option
 def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
     """Forget an entry; the live model is not deleted."""
-    with state_store.StateStore.open(
-        state_path, command="state rm", lock_timeout=lock_timeout
-    ) as store:
-        entry = find_entry(store.state, name, state_path)
-        store.record(record.JournalRecord(op="forget", name=name))
-        store.commit()
+    from reconciler.commands import settings
+    from reconciler.session import Session
+
+    resolved = settings.resolve(state_path=state_path, lock_timeout=lock_timeout)
+    with Session(resolved) as session, session.locked_state("state rm") as locked:
+        entry = find_entry(locked.state, name, state_path)
+        locked.recorder.forget(name)
+        locked.store.commit()
     click.echo(
         f"Forgot {name} (model {entry.model_id}) from {state_location.describe(state_path)}. "
         "Nothing was deleted: the "
@@ -131,18 +134,30 @@ def import_command(
             "1-63 characters, starting and ending with a letter or digit"
         )
     # Imported here: only this subcommand talks to the control plane.
-    from reconciler.adapters import http_api, manifest_files
+    from reconciler.adapters import manifest_files
+    from reconciler.commands import settings
+    from reconciler.session import Session
 
     desired = _desired_named(manifest_files.load_desired(paths), name) if paths else None
-    api = http_api.connect(api_url, concurrency=1)
-    try:
-        live, owner = fetch_live(api, name, model_id, user_id=os.environ.get(USER_ID_ENV) or None)
-    finally:
-        api.close()
-    with state_store.StateStore.open(
-        state_path, command="state import", lock_timeout=lock_timeout
-    ) as store:
-        state = store.state
+    resolved = settings.resolve(
+        state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
+    )
+    with Session(resolved) as session:
+        live, owner = fetch_live(session.api, name, model_id, user_id=session.settings.user_id)
+        entry = _import(name, live, owner, desired, session)
+    click.echo(
+        f"Imported {name} (model {entry.model_id}, {entry.status}) into "
+        f"{state_location.describe(state_path)}. " + _import_hint(entry)
+    )
+
+
+def _import(
+    name: str, live: LiveModel, owner: str, desired: DesiredModel | None, session: Session
+) -> RecordedEntry:
+    """Record `live` as entry `name`, under the lock."""
+    state_path = session.settings.state_path
+    with session.locked_state("state import") as locked:
+        store, state = locked.store, locked.state
         existing = state.entries.get(name)
         if existing is not None:
             raise UsageError(
@@ -153,17 +168,16 @@ def import_command(
         # The salt keys the fingerprints: it must be the one the file keeps.
         store.ensure_on_disk()
         prints = (
-            secrets.fingerprint_available([desired], state.salt, os.environ).get(name, {})
+            secrets.fingerprint_available([desired], state.salt, session.settings.environ).get(
+                name, {}
+            )
             if desired is not None
             else {}
         )
         entry = adopt.adopted_entry(name, live, owner=owner, desired=desired, fingerprints=prints)
         store.record(record.JournalRecord(op="entry", name=name, payload=entry))
         store.commit()
-    click.echo(
-        f"Imported {name} (model {entry.model_id}, {entry.status}) into "
-        f"{state_location.describe(state_path)}. " + _import_hint(entry)
-    )
+    return entry
 
 
 def _import_hint(entry: RecordedEntry) -> str:

@@ -5,6 +5,7 @@ show a PostgreSQL workspace's audit history. Thin: the stores do the reading and
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +82,14 @@ def copy_state(source: str, target: str, *, lock_timeout: float) -> Any:
     with state_store.StateStore.open(
         source, command="state migrate", lock_timeout=lock_timeout
     ) as src:
+        src.note_run(env=os.environ)  # who moved it, in a database's history
         if not src.saved:
             raise StateError(f"there is no state at {state_location.describe(source)} to copy")
         state = src.state
         with state_store.StateStore.open(
             target, command="state migrate", lock_timeout=lock_timeout
         ) as dst:
+            dst.note_run(env=os.environ)
             existing = dst.state
             if (
                 dst.saved

@@ -100,6 +100,8 @@ class Gate:
     def _fault(self, scope: Scope) -> ApiProblem | None:
         if scope["method"] == "POST" and scope["path"] == "/v1/models":
             self._store.create_calls += 1
+        elif scope["method"] == "GET" and scope["path"] == "/auth/profile":
+            self._store.profile_calls += 1
         # Decided on arrival, so the sequence follows request order.
         fault = self._faults.on_request()
         if fault is Fault.RATE_LIMITED:

@@ -23,6 +23,7 @@ def register(app: FastAPI, ctx: Context) -> None:
                 "requests": injector.requests,
                 "creates": dict(store.creates),
                 "createCalls": store.create_calls,
+                "profileCalls": store.profile_calls,
                 "deletes": store.deletes,
                 "faults": dict(injector.counts),
                 "billingRefusals": injector.billing_refusals,

@@ -66,6 +66,7 @@ class ModelStore:
         self._on_change = on_change
         self.creates: Counter[str] = Counter()
         self.create_calls = 0
+        self.profile_calls = 0  # GET /auth/profile: a session asks "who am I" at most once
         self.deletes = 0
 
     def now(self) -> float:
@@ -205,6 +206,7 @@ class ModelStore:
         self._api_keys.clear()
         self.creates.clear()
         self.create_calls = 0
+        self.profile_calls = 0
         self.deletes = 0
         self._changed()
 
