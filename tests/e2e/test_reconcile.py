@@ -80,6 +80,17 @@ def test_missing_is_detected_without_changes_then_restored(sandbox, world) -> No
     assert sandbox.stats()["creates"]["alpha"] == 2
 
 
+def test_a_pass_that_heals_asks_who_am_i_once(sandbox, world) -> None:
+    args, env, state = world
+    sandbox.delete_model(state_ids(state)["alpha"])
+    asked = sandbox.stats()["profileCalls"]
+    # Detection, the price read and the correction share the command's one session.
+    code, report = reconcile(args, env)
+    assert code == 0, report
+    assert [c["result"] for c in report["corrections"]] == ["replaced"]
+    assert sandbox.stats()["profileCalls"] - asked == 1
+
+
 def test_failed_changed_and_unmanaged_in_one_pass(sandbox, world) -> None:
     args, env, state = world
     ids = state_ids(state)
