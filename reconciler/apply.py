@@ -493,7 +493,7 @@ def _record(
             name=desired.name,
             model_id=live.model_id,
             spec=desired.spec,
-            spec_digest=desired.digest,
+            spec_digest=desired.spec_digest,
             deployment_id=live.deployment_id,
             status=live.status,
             user_id=live.user_id or user,
