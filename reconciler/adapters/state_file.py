@@ -56,13 +56,13 @@ def resolve_path(path: str | Path) -> Path:
     )
 
 
-def load_state(path: str | Path) -> State:
+def read_state(path: str | Path) -> State:
     """The state file with its journal replayed on top (in memory only)."""
     path = resolve_path(path)
-    return record.replay(read_state_file(path), journal.read_journal(journal.journal_path(path)))
+    return record.replay(read_document(path), journal.read_journal(journal.journal_path(path)))
 
 
-def read_state_file(path: str | Path) -> State:
+def read_document(path: str | Path) -> State:
     """The state file alone; a missing file is a fresh, empty state."""
     path = resolve_path(path)
     try:

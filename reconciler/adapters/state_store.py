@@ -92,7 +92,7 @@ def read_state(path: str | Path) -> State:
         from reconciler.adapters import pg_state
 
         return pg_state.read_state(str(path))
-    return state_file.load_state(path)
+    return state_file.read_state(path)
 
 
 class StateStore:
@@ -114,7 +114,7 @@ class StateStore:
 
     @classmethod
     def open(cls, path: str | Path, *, command: str, lock_timeout: float = 60.0) -> StateStore:
-        """Take the lock, then load the file and replay a journal left by an interrupted run.
+        """Take the lock, then read the file and replay a journal left by an interrupted run.
 
         A symlinked state file is followed: lock, journal and writes all go beside its target.
         A PostgreSQL location opens its workspace instead (locked the same way).
@@ -130,7 +130,7 @@ class StateStore:
         lock = StateLock(path, command=command, timeout=lock_timeout)
         lock.acquire()
         try:
-            base = state_file.read_state_file(path)
+            base = state_file.read_document(path)
             current = record.replay(base, journal.read_journal(journal.journal_path(path)))
         except BaseException:
             lock.release()
@@ -267,7 +267,7 @@ class StateStore:
             return wrote
 
     def close(self) -> None:
-        """Release the lock. An uncommitted journal stays, so the next load replays it."""
+        """Release the lock. An uncommitted journal stays, so the next read replays it."""
         # Lines written without waiting are in the file already; this only makes them
         # durable. A disk that fails now must not hide the error that brought us here,
         # and the open intents those lines settle stay durable either way.

@@ -1,7 +1,7 @@
 """`state` subcommands: list, show, rm, unlock and import recorded entries (and merge-driver).
 
-Thin: parses flags and prints; loading, locking and transitions live in the adapters and
-core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
+Thin: parses flags and prints; reading, locking and transitions live in the adapters and
+core/record.py. `rm` and `import` edit the recorded state only; nothing is deployed or deleted live.
 """
 
 from __future__ import annotations
