@@ -184,7 +184,7 @@ class PgBacking:
         return self._journal
 
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         # A row not yet sent lives only in this process: every returned ID is committed
         # (group-committed with the other workers' rows) before its entry moves on.
         return True

@@ -46,7 +46,7 @@ class Backing(Protocol):
     @property
     def journal(self) -> JournalPort: ...
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         """True when a record written without waiting would not survive a kill of this
         process (it is only in its memory), so `record` must wait for it anyway."""
         ...
@@ -68,7 +68,7 @@ class _FileBacking:
         return self._journal
 
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         return False  # a written line is in the OS: only a power cut can lose it unsynced
 
     def exists(self) -> bool:
@@ -189,8 +189,8 @@ class StateStore:
             last = self._journal.write_many(records)
             first = last - len(records) + 1
             self._pending.extend(zip(range(first, last + 1), records, strict=True))
-        if wait or self._backing.settles_every_record:
-            self._settle(last)
+        if wait or self._backing.syncs_every_record:
+            self._sync(last)
 
     def flush(self) -> None:
         """Make every record written so far durable and apply it in memory."""
@@ -198,9 +198,9 @@ class StateStore:
             if not self._pending:
                 return
             last = self._pending[-1][0]
-        self._settle(last)
+        self._sync(last)
 
-    def _settle(self, ticket: int) -> None:
+    def _sync(self, ticket: int) -> None:
         # Outside the mutex: records of concurrent workers share one fsync (group commit);
         # a serial fsync per record made a 32-wide apply wait on the disk, not the API.
         self._journal.sync(ticket)
