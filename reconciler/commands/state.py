@@ -126,7 +126,7 @@ def import_command(
     is a no-op (the secrets are assumed, not verified: the API never returns them).
     """
     if not _NAME.match(name):
-        raise UsageError(
+        raise click.UsageError(
             f"{name!r} is not a valid entry name: use lowercase letters, digits and '-', "
             "1-63 characters, starting and ending with a letter or digit"
         )
