@@ -57,7 +57,7 @@ def run(size: int, folder: Path) -> dict[str, float]:
         journal_bytes = store.journal_bytes_written
         records = store.journal_records_written
         store.commit()
-    assert not result.failed and len(state_file.load_state(path).entries) == size
+    assert not result.failed and len(state_file.read_state(path).entries) == size
     state_bytes = path.stat().st_size
     return {
         "entries": size,

@@ -99,7 +99,7 @@ def write_matching_state(manifests: Path, path: Path) -> None:
             name=model.name,
             model_id=str(uuid.uuid5(uuid.NAMESPACE_URL, model.name)),
             spec=model.spec,
-            spec_digest=model.digest,
+            spec_digest=model.spec_digest,
             status="MODEL_STATUS_UP",
             # No fingerprint: the plan runs without HF_TOKEN and compares the references.
             secrets={

@@ -208,7 +208,7 @@ class _Writer:
         entry = adopt.adopted_entry(
             name, model, owner=owner, desired=desired, fingerprints=self._prints
         )
-        if entry.spec_digest != desired.digest:  # a guard: built from live, it cannot differ
+        if entry.spec_digest != desired.spec_digest:  # a guard: built from live, it cannot differ
             detail = "it differs from the live model"
             return self._skip(model, SkipReason.INVALID_MANIFEST, detail), None
         row = AdoptRow(

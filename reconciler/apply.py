@@ -322,7 +322,7 @@ def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> Entr
     # Deployed by this run (its answer may have been lost: found with this attempt's nonce),
     # or found by name holding another run's mark of this state: adopted, never "created".
     adopted = owner is Ownership.THIS_STATE
-    _record(desired, live, user, context, assumed=adopted)
+    _record_entry(desired, live, user, context, assumed=adopted)
     deployed = "replaced" if change.recorded is not None else "created"
     result = "adopted" if adopted else deployed
     return EntryOutcome(
@@ -367,7 +367,7 @@ def _resume(
         # that has changed since. It is ours, so replace it (never a second model).
         context.progress(change.name, f"found {live.model_id} from an interrupted apply")
         return live
-    _record(desired, live, user, context, assumed=True)
+    _record_entry(desired, live, user, context, assumed=True)
     return EntryOutcome(
         change.name,
         change.action,
@@ -453,7 +453,7 @@ def _look_up(
     return live, owner
 
 
-def _record(
+def _record_entry(
     desired: DesiredModel, live: LiveModel, user: str, context: ApplyContext, *, assumed: bool
 ) -> None:
     """Record `live` as the entry; `assumed`: a model this run did not send the secrets to,
@@ -474,7 +474,7 @@ def _record(
             name=desired.name,
             model_id=live.model_id,
             spec=desired.spec,
-            spec_digest=desired.digest,
+            spec_digest=desired.spec_digest,
             deployment_id=live.deployment_id,
             status=live.status,
             user_id=live.user_id or user,

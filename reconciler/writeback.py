@@ -129,7 +129,7 @@ def _keep_revision_reachable(repo: GitRepo, path: Path) -> None:
     """After a rebase, the commit the state names may have been rewritten (a local manifest
     commit replayed on the remote's): name the rebased state commit's parent instead, which
     holds everything the state was applied from, so every up-to-date clone accepts it."""
-    state = state_file.read_state_file(path)
+    state = state_file.read_document(path)
     if state.revision is None or repo.contains(state.revision):
         return
     parent = repo.run("rev-parse", "HEAD^").stdout.strip()

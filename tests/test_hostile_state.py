@@ -394,8 +394,8 @@ def test_the_deepest_spec_a_manifest_allows_is_read_back(
     doc["entries"]["qwen-32b"]["spec"]["modelSpec"] = deep
     state = tmp_path / "s.json"
     state.write_text(json.dumps(doc), encoding="utf-8")
-    loaded = state_file.load_state(state)
+    loaded = state_file.read_state(state)
     state_file.save_state(state, loaded)
-    assert state_file.load_state(state) == loaded
+    assert state_file.read_state(state) == loaded
     assert main(["state", "list", "--state", str(state)]) == 0
     capsys.readouterr()

@@ -274,7 +274,7 @@ class HttpModelsApi:
                 error = _transport_error(call, exc, self._hidden(hidden))
             else:
                 if response.is_success:
-                    self._breaker.record_success()
+                    self._breaker.note_success()
                     return response
                 if response.status_code == 401:
                     self._tokens.count_refusal()
@@ -292,7 +292,7 @@ class HttpModelsApi:
                 if response.status_code == 429 and retry_after is not None:
                     # Everyone backs off, not just this worker.
                     self._limiter.pause_for(min(retry_after, self._policy.retry_after_cap))
-            self._record_health(error)
+            self._note_health(error)
             if not retried or not _is_retryable(error):
                 raise error from cause
             delay = retry.next_delay(
@@ -311,11 +311,11 @@ class HttpModelsApi:
             self._sleep(delay)
             attempt += 1
 
-    def _record_health(self, error: ApiError) -> None:
+    def _note_health(self, error: ApiError) -> None:
         if isinstance(error, ApiServerError | ApiUnreachableError):
-            self._breaker.record_failure()
+            self._breaker.note_failure()
         elif not isinstance(error, ApiRateLimitedError):
-            self._breaker.record_success()  # the server answered sensibly: it is up
+            self._breaker.note_success()  # the server answered sensibly: it is up
 
     def _hidden(self, hidden: tuple[str, ...]) -> tuple[str, ...]:
         with self._keys_lock:

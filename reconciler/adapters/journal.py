@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from reconciler.adapters import atomic_file, schema_paths, strict_json
+from reconciler.adapters import atomic_file, schema_files, strict_json
 from reconciler.core.errors import StateError
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import canonical_json
@@ -131,7 +131,6 @@ def read_journal(path: str | Path) -> list[JournalRecord]:
     lines = data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    validator = schema_paths.validator_for(SCHEMA, "journalRecord")
     records: list[JournalRecord] = []
     for number, raw in enumerate(lines, start=1):
         problem: str | None
@@ -139,7 +138,7 @@ def read_journal(path: str | Path) -> list[JournalRecord]:
             text = raw.decode("utf-8")
             obj = strict_json.loads(text)
             strict_json.check_depth(text, [obj], depth=1)
-            problem = schema_paths.describe_violation(validator, obj)
+            problem = schema_files.describe_violation(SCHEMA, obj, definition="journalRecord")
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             problem = f"not valid JSON ({exc})"
         except strict_json.BadJson as exc:

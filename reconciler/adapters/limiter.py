@@ -116,12 +116,12 @@ class CircuitBreaker:
             detail=f"not sent: the circuit breaker is open after {failures} consecutive failures",
         )
 
-    def record_success(self) -> None:
+    def note_success(self) -> None:
         with self._lock:
             self._failures = 0
             self._opened_at = None
 
-    def record_failure(self) -> None:
+    def note_failure(self) -> None:
         with self._lock:
             self._failures += 1
             if self._failures >= self._threshold and self._opened_at is None:

@@ -14,20 +14,8 @@ from typing import Any
 from reconciler.core.errors import ApiMalformedError
 from reconciler.core.model import LiveModel, ModelEvent
 from reconciler.core.ownership import split_mark
-from reconciler.core.spec import INT64_FIELDS, normalize_spec
+from reconciler.core.spec import INT64_FIELDS, LIVE_FIELDS, OPAQUE_FIELDS, normalize_spec
 
-# The Model fields a manifest also sets, i.e. those drift is measured on. userId is
-# not among them: it is who owns the model (LiveModel.user_id), not how it runs.
-LIVE_SPEC_FIELDS: tuple[str, ...] = (
-    "description",
-    "modelPath",
-    "modelSpec",
-    "infra",
-    "gpuCount",
-    "gpuType",
-)
-# Free-form payloads: kept as sent, enum-looking strings inside are user data.
-_OPAQUE = frozenset({"modelSpec"})
 STATUS_UNSPECIFIED = "MODEL_STATUS_UNSPECIFIED"
 # An ID goes into URL paths, the state file and messages: a plain identifier only (no
 # separator, space or control character; ".." cannot start with a letter or digit).
@@ -51,11 +39,11 @@ def parse_model(obj: Mapping[str, Any], *, call: str = "reading a model") -> Liv
         if key in obj:
             _check_int64(obj[key], key, call=call)
     spec: dict[str, Any] = {}
-    for key in LIVE_SPEC_FIELDS:
+    for key in LIVE_FIELDS:
         if key in obj:
             value = obj[key]
             # A plain str outside the opaque fields: _drop_unspecified's answer, inline.
-            if type(value) is str and key not in _OPAQUE:
+            if type(value) is str and key not in OPAQUE_FIELDS:
                 spec[key] = "" if value.endswith("_UNSPECIFIED") else value
             else:
                 spec[key] = _drop_unspecified(key, value)
@@ -122,7 +110,7 @@ def _check_int64(value: Any, field: str, *, call: str) -> None:
 def _drop_unspecified(key: str, value: Any) -> Any:
     # An enum at its zero value (`X_UNSPECIFIED`) means "not set", like a missing
     # field: turn it into "" so normalize_spec drops it and it equals an absent one.
-    if key in _OPAQUE:
+    if key in OPAQUE_FIELDS:
         return value
     if isinstance(value, str):
         return "" if value.endswith("_UNSPECIFIED") else value

@@ -17,7 +17,7 @@ from reconciler.adapters import (
     pg_connect,
     pg_history,
     pg_schema,
-    schema_paths,
+    schema_files,
     state_file,
     state_location,
 )
@@ -89,14 +89,15 @@ def _read_document(conn: Any, workspace_id: int, location: str) -> State:
 
 
 def _read_journal(conn: Any, workspace_id: int, location: str) -> list[JournalRecord]:
-    validator = schema_paths.validator_for(state_file.SCHEMA, "journalRecord")
     records = []
     for seq, raw in conn.execute(
         "SELECT seq, record FROM tensormesh_journal WHERE workspace_id = %s ORDER BY seq",
         (workspace_id,),
     ):
         obj = json.loads(raw)
-        problem = schema_paths.describe_violation(validator, obj)
+        problem = schema_files.describe_violation(
+            state_file.SCHEMA, obj, definition="journalRecord"
+        )
         if problem is not None:
             raise StateError(
                 f"journal row {seq} of {state_location.describe(location)} is corrupt: {problem}"
@@ -184,7 +185,7 @@ class PgBacking:
         return self._journal
 
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         # A row not yet sent lives only in this process: every returned ID is committed
         # (group-committed with the other workers' rows) before its entry moves on.
         return True

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import atomic_file, schema_paths, strict_json
+from reconciler.adapters import atomic_file, schema_files, strict_json
 from reconciler.core import saved_plan
 from reconciler.core.errors import PlanFileError
 from reconciler.core.saved_plan import SavedPlan
@@ -66,8 +66,7 @@ def parse_plan(data: bytes, *, source: str) -> SavedPlan:
             f"{exc.lineno} column {exc.colno}; {hint}"
         ) from exc
     saved_plan.check_header(obj, source=source)
-    validator = schema_paths.validator_for(saved_plan.SCHEMA_NAME)
-    problem = schema_paths.describe_violation(validator, obj)
+    problem = schema_files.describe_violation(saved_plan.SCHEMA_NAME, obj)
     if problem is not None:
         raise PlanFileError(f"plan file {source} is invalid at {problem}; {hint}")
     return saved_plan.saved_plan_from_json(obj, source=source)

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from reconciler.adapters import atomic_file, journal, schema_paths, strict_json
+from reconciler.adapters import atomic_file, journal, schema_files, strict_json
 from reconciler.core import record
 from reconciler.core.errors import StateError
 from reconciler.core.model import State
@@ -56,13 +56,13 @@ def resolve_path(path: str | Path) -> Path:
     )
 
 
-def load_state(path: str | Path) -> State:
+def read_state(path: str | Path) -> State:
     """The state file with its journal replayed on top (in memory only)."""
     path = resolve_path(path)
-    return record.replay(read_state_file(path), journal.read_journal(journal.journal_path(path)))
+    return record.replay(read_document(path), journal.read_journal(journal.journal_path(path)))
 
 
-def read_state_file(path: str | Path) -> State:
+def read_document(path: str | Path) -> State:
     """The state file alone; a missing file is a fresh, empty state."""
     path = resolve_path(path)
     try:
@@ -124,7 +124,7 @@ def parse_state(data: bytes, *, source: str) -> State:
             f"state file {source} has formatVersion {version}: it was written by a newer "
             f"tensormesh-reconciler (this one reads version {record.FORMAT_VERSION}); upgrade"
         )
-    problem = schema_paths.check_document(SCHEMA, obj)
+    problem = schema_files.check_document(SCHEMA, obj)
     if problem is not None:
         raise StateError(f"state file {source} is invalid at {problem}; {hint}")
     try:

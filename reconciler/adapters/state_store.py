@@ -46,7 +46,7 @@ class Backing(Protocol):
     @property
     def journal(self) -> JournalPort: ...
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         """True when a record written without waiting would not survive a kill of this
         process (it is only in its memory), so `record` must wait for it anyway."""
         ...
@@ -68,7 +68,7 @@ class _FileBacking:
         return self._journal
 
     @property
-    def settles_every_record(self) -> bool:
+    def syncs_every_record(self) -> bool:
         return False  # a written line is in the OS: only a power cut can lose it unsynced
 
     def exists(self) -> bool:
@@ -92,7 +92,7 @@ def read_state(path: str | Path) -> State:
         from reconciler.adapters import pg_state
 
         return pg_state.read_state(str(path))
-    return state_file.load_state(path)
+    return state_file.read_state(path)
 
 
 class StateStore:
@@ -114,7 +114,7 @@ class StateStore:
 
     @classmethod
     def open(cls, path: str | Path, *, command: str, lock_timeout: float = 60.0) -> StateStore:
-        """Take the lock, then load the file and replay a journal left by an interrupted run.
+        """Take the lock, then read the file and replay a journal left by an interrupted run.
 
         A symlinked state file is followed: lock, journal and writes all go beside its target.
         A PostgreSQL location opens its workspace instead (locked the same way).
@@ -130,7 +130,7 @@ class StateStore:
         lock = StateLock(path, command=command, timeout=lock_timeout)
         lock.acquire()
         try:
-            base = state_file.read_state_file(path)
+            base = state_file.read_document(path)
             current = record.replay(base, journal.read_journal(journal.journal_path(path)))
         except BaseException:
             lock.release()
@@ -189,8 +189,8 @@ class StateStore:
             last = self._journal.write_many(records)
             first = last - len(records) + 1
             self._pending.extend(zip(range(first, last + 1), records, strict=True))
-        if wait or self._backing.settles_every_record:
-            self._settle(last)
+        if wait or self._backing.syncs_every_record:
+            self._sync(last)
 
     def flush(self) -> None:
         """Make every record written so far durable and apply it in memory."""
@@ -198,9 +198,9 @@ class StateStore:
             if not self._pending:
                 return
             last = self._pending[-1][0]
-        self._settle(last)
+        self._sync(last)
 
-    def _settle(self, ticket: int) -> None:
+    def _sync(self, ticket: int) -> None:
         # Outside the mutex: records of concurrent workers share one fsync (group commit);
         # a serial fsync per record made a 32-wide apply wait on the disk, not the API.
         self._journal.sync(ticket)
@@ -267,7 +267,7 @@ class StateStore:
             return wrote
 
     def close(self) -> None:
-        """Release the lock. An uncommitted journal stays, so the next load replays it."""
+        """Release the lock. An uncommitted journal stays, so the next read replays it."""
         # Lines written without waiting are in the file already; this only makes them
         # durable. A disk that fails now must not hide the error that brought us here,
         # and the open intents those lines settle stay durable either way.

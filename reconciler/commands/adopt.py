@@ -13,7 +13,6 @@ import re
 import click
 
 from reconciler.commands.options import api_url_option, lock_timeout_option, state_option
-from reconciler.core.errors import UsageError
 from reconciler.core.exit_codes import EXIT_ERROR, EXIT_OK
 from reconciler.core.model import SECRET_FIELDS
 
@@ -89,7 +88,7 @@ def command(
 
     for user in users:
         if not _UUID.fullmatch(user):
-            raise UsageError(f"--user {user!r} is not a user id (a UUID)")
+            raise click.UsageError(f"--user {user!r} is not a user id (a UUID)")
     options = adoption.AdoptOptions(
         out_dir=out_dir,
         users=users,
@@ -122,16 +121,16 @@ def parse_secrets(values: tuple[str, ...]) -> dict[str, str]:
     for value in values:
         field, sep, env_name = value.partition("=")
         if not sep or field not in SECRET_FIELDS:
-            raise UsageError(
+            raise click.UsageError(
                 f"--secret {value!r}: expected FIELD=ENVVAR with FIELD one of "
                 f"{', '.join(SECRET_FIELDS)} (e.g. --secret hfToken=HF_TOKEN)"
             )
         if not _ENV_NAME.fullmatch(env_name):
-            raise UsageError(
+            raise click.UsageError(
                 f"--secret {value!r}: {env_name!r} is not an environment variable name "
                 "(letters, digits and '_')"
             )
         if field in parsed and parsed[field] != env_name:
-            raise UsageError(f"--secret {field} is given twice, with different variables")
+            raise click.UsageError(f"--secret {field} is given twice, with different variables")
         parsed[field] = env_name
     return parsed

@@ -1,7 +1,7 @@
 """`state` subcommands: list, show, rm, unlock and import recorded entries (and merge-driver).
 
-Thin: parses flags and prints; loading, locking and transitions live in the adapters and
-core/record.py. `rm` and `import` edit the record only; nothing is deployed or deleted live.
+Thin: parses flags and prints; reading, locking and transitions live in the adapters and
+core/record.py. `rm` and `import` edit the recorded state only; nothing is deployed or deleted live.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def import_command(
     is a no-op (the secrets are assumed, not verified: the API never returns them).
     """
     if not _NAME.match(name):
-        raise UsageError(
+        raise click.UsageError(
             f"{name!r} is not a valid entry name: use lowercase letters, digits and '-', "
             "1-63 characters, starting and ending with a letter or digit"
         )

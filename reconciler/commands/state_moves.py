@@ -15,7 +15,7 @@ from reconciler.adapters import state_location, state_store
 from reconciler.adapters.state_file import DEFAULT_STATE_FILE, STATE_FILE_ENV
 from reconciler.commands.options import lock_timeout_option, state_option
 from reconciler.core import record
-from reconciler.core.errors import StateError, UsageError
+from reconciler.core.errors import StateError
 
 
 @click.command(name="migrate")
@@ -47,13 +47,13 @@ def migrate_command(
 ) -> None:
     """Copy a state between a file and PostgreSQL (both ways), lineage and serial kept."""
     if (to_location is None) == (from_location is None):
-        raise UsageError("give exactly one of --to TARGET or --from SOURCE")
+        raise click.UsageError("give exactly one of --to TARGET or --from SOURCE")
     other = to_location if to_location is not None else from_location
     assert other is not None
     here, there = (_located(place, workspace) for place in (state_path, other))
     source, target = (here, there) if to_location is not None else (there, here)
     if _same(source, target):
-        raise UsageError("the source and the target are the same state")
+        raise click.UsageError("the source and the target are the same state")
     copied = copy_state(source, target, lock_timeout=lock_timeout)
     click.echo(
         f"Copied {len(copied.entries)} entries (serial {copied.serial}) from "
@@ -112,7 +112,7 @@ def copy_state(source: str, target: str, *, lock_timeout: float) -> Any:
 def history_command(state_path: str, output_format: str, limit: int | None) -> None:
     """Show a PostgreSQL workspace's audit history, newest first."""
     if not state_location.is_database(state_path):
-        raise UsageError(
+        raise click.UsageError(
             "state history is kept for a PostgreSQL state; a state file's history is its "
             "git log (`git log -p -- STATE_FILE`)"
         )

@@ -46,7 +46,7 @@ def adopted_entry(
         name=name,
         model_id=base.model_id,
         spec=desired.spec,
-        spec_digest=desired.digest,
+        spec_digest=desired.spec_digest,
         deployment_id=base.deployment_id,
         status=base.status,
         user_id=base.user_id,

@@ -33,7 +33,7 @@ def make_desired(
     return DesiredModel(
         name=name,
         spec=normalized,
-        digest=spec_digest(normalized),
+        spec_digest=spec_digest(normalized),
         secrets=read_secret_refs(spec, base_dir=base_dir),
         labels=dict(labels),
         policy=policy,
@@ -62,7 +62,7 @@ def manifests_digest(desired: Sequence[DesiredModel]) -> str:
         (
             {
                 "name": model.name,
-                "digest": model.digest,
+                "digest": model.spec_digest,
                 "secrets": [
                     [ref.field, ref.source, ref.target, ref.base_dir] for ref in model.secrets
                 ],

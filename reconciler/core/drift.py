@@ -133,7 +133,7 @@ def _entry_drift(entry: RecordedEntry, live: LiveModel | None) -> Drift | None:
             status=live.status,
             detail=f"model {live.model_id} is {live.status}",
         )
-    # live_differences only compares the fields a live Model carries back, after the
+    # live_differences only compares the live fields (those a Model carries back), after the
     # same normalisation on both sides: no phantom diff from int64 strings or zero values.
     fields = live_differences(entry.spec, live.spec)
     if fields:

@@ -1,9 +1,10 @@
 """Adopt step "convert": a live model as the manifest document that describes it.
 
-Pure. The spec is the live model's reportable fields normalised exactly as drift detection
-compares them (`spec.normalize_spec`, then `spec.live_view`: zero values dropped, the mark
-split off), so the manifest read back plans as a no-op. Fields the API never reports are
-named, not guessed: the writer leaves them as commented-out lines for the user to decide.
+Pure. The spec is the live model's live fields (`spec.LIVE_FIELDS`) normalised exactly as
+drift detection compares them (`spec.normalize_spec`, then `spec.live_view`: zero values
+dropped, the mark split off), so the manifest read back plans as a no-op. Fields the API never
+reports (UNREPORTED_FIELDS) are named, not guessed: the writer leaves them as commented-out
+lines for the user to decide.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ UNREPORTED_PLACEHOLDERS: Mapping[str, str] = {
     "cpuOffloadingEnabled": "false",
     "nodeId": '""',
 }
-# Manifest order of the reported fields; anything else the API adds sorts after them.
+# Manifest order of the live fields; anything else the API adds sorts after them.
 _SPEC_ORDER = ("modelPath", "gpuType", "gpuCount", "infra", "description", "modelSpec")
 _INFRA_ORDER = ("cloudProvider", "nebiusRegion", "lambdaRegion", "onpremRegion")
 NAME_MAX = 63

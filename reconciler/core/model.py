@@ -101,12 +101,12 @@ class DesiredModel:
 
     `spec` is the normalised Deploy Model request without modelName and without
     secret fields (zero values dropped, so `kvCacheEnabled: false` equals absent).
-    `digest` covers `spec` only; secrets are compared through fingerprints.
+    `spec_digest` covers `spec` only; secrets are compared through fingerprints.
     """
 
     name: str
     spec: Mapping[str, Any]
-    digest: str
+    spec_digest: str
     secrets: tuple[SecretRef, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
     policy: ReconcilePolicy = field(default_factory=ReconcilePolicy)

@@ -107,7 +107,9 @@ def _replace_reason(entry: RecordedEntry, *, forced: bool) -> str | None:
 def _changed_fields(
     model: DesiredModel, entry: RecordedEntry, fingerprints: Mapping[str, str | None]
 ) -> tuple[FieldChange, ...]:
-    spec_changes = () if model.digest == entry.spec_digest else diff_specs(entry.spec, model.spec)
+    spec_changes = (
+        () if model.spec_digest == entry.spec_digest else diff_specs(entry.spec, model.spec)
+    )
     return tuple(
         sorted((*spec_changes, *_secret_changes(model, entry, fingerprints)), key=_by_field)
     )

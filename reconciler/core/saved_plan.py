@@ -120,7 +120,7 @@ def saved_plan_from_json(obj: Mapping[str, Any], *, source: str) -> SavedPlan:
     for change in saved.plan.changes:
         model = change.desired
         # Each desired spec must still hash to its digest: an edited plan is not carried out.
-        if model is not None and spec_digest(model.spec) != model.digest:
+        if model is not None and spec_digest(model.spec) != model.spec_digest:
             raise PlanFileError(
                 f"plan file {source} was edited: the spec of {change.name!r} does not match "
                 "its digest; make a new plan instead of editing one"
@@ -209,7 +209,7 @@ def _desired_to_json(model: DesiredModel) -> dict[str, Any]:
     return {
         "name": model.name,
         "spec": dict(model.spec),
-        "specDigest": model.digest,
+        "specDigest": model.spec_digest,
         "secrets": [
             {"field": r.field, "source": r.source, "target": r.target, "baseDir": r.base_dir}
             for r in model.secrets
@@ -233,7 +233,7 @@ def _desired_from_json(raw: Mapping[str, Any]) -> DesiredModel:
     return DesiredModel(
         name=str(raw["name"]),
         spec=dict(raw["spec"]),
-        digest=str(raw["specDigest"]),
+        spec_digest=str(raw["specDigest"]),
         secrets=tuple(
             SecretRef(str(s["field"]), str(s["source"]), str(s["target"]), str(s["baseDir"]))
             for s in raw["secrets"]

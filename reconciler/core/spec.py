@@ -18,7 +18,8 @@ from reconciler.core.model import SECRET_FIELDS
 from reconciler.core.ownership import split_mark
 
 INT64_FIELDS = frozenset({"gpuCount"})
-# Free-form payloads are kept exactly as written, apart from dropping them when empty.
+# Free-form payloads are kept exactly as written, apart from dropping them when empty (and
+# enum-looking strings inside them are user data, not `_UNSPECIFIED` zero values).
 OPAQUE_FIELDS = frozenset({"modelSpec"})
 
 
@@ -76,14 +77,23 @@ def fingerprint_secret(salt: str, field: str, value: str) -> str:
 
 # The fields a Model in the API's responses carries back; only these can be
 # compared with what the control plane reports (kvCacheEnabled, nodeId, ... are
-# accepted by Deploy Model but never returned).
-LIVE_FIELDS = frozenset({"description", "gpuCount", "gpuType", "infra", "modelPath", "modelSpec"})
+# accepted by Deploy Model but never returned). userId is not among them: it is who owns
+# the model (LiveModel.user_id), not how it runs. A tuple: a live spec keeps this order.
+LIVE_FIELDS: tuple[str, ...] = (
+    "description",
+    "modelPath",
+    "modelSpec",
+    "infra",
+    "gpuCount",
+    "gpuType",
+)
+_LIVE_FIELD_SET = frozenset(LIVE_FIELDS)
 
 
 def live_view(spec: Mapping[str, Any]) -> dict[str, Any]:
     """The part of a normalised spec that a live model reports back, without this state's
     mark (the `managed-by:` line a create appends to the description)."""
-    view = {key: value for key, value in spec.items() if key in LIVE_FIELDS}
+    view = {key: value for key, value in spec.items() if key in _LIVE_FIELD_SET}
     if isinstance(view.get("description"), str):
         description, _ = split_mark(view["description"])
         if description:

@@ -206,7 +206,7 @@ def test_the_rebase_merges_state_files_with_the_merge_driver(remote: Path, tmp_p
     repo.commit_file(path, "our apply")
     outcome = repo.push(state_path=path)
     assert outcome.attempts == 2
-    merged = state_file.read_state_file(path)
+    merged = state_file.read_document(path)
     assert sorted(merged.entries) == ["alpha", "beta", "gamma"]
     assert merged.serial == 3
     assert git(remote, "show", "main:tensormesh.state.json") == path.read_text().strip()

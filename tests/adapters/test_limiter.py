@@ -74,9 +74,9 @@ def test_limiter_rejects_a_non_positive_rate() -> None:
 def test_breaker_opens_after_threshold_consecutive_failures() -> None:
     breaker = CircuitBreaker(threshold=3)
     for _ in range(2):
-        breaker.record_failure()
+        breaker.note_failure()
     breaker.check("GET /v1/models")  # still closed
-    breaker.record_failure()
+    breaker.note_failure()
     assert breaker.is_open
     with pytest.raises(CircuitOpenError) as caught:
         breaker.check("GET /v1/models")
@@ -86,11 +86,11 @@ def test_breaker_opens_after_threshold_consecutive_failures() -> None:
 
 def test_a_success_resets_the_failure_count() -> None:
     breaker = CircuitBreaker(threshold=3)
-    breaker.record_failure()
-    breaker.record_failure()
-    breaker.record_success()
-    breaker.record_failure()
-    breaker.record_failure()
+    breaker.note_failure()
+    breaker.note_failure()
+    breaker.note_success()
+    breaker.note_failure()
+    breaker.note_failure()
     assert not breaker.is_open
     assert breaker.consecutive_failures == 2
 
@@ -98,7 +98,7 @@ def test_a_success_resets_the_failure_count() -> None:
 def test_breaker_without_cooldown_stays_open() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(threshold=1, clock=clock)
-    breaker.record_failure()
+    breaker.note_failure()
     clock.sleep(3600)
     assert breaker.is_open
 
@@ -107,12 +107,12 @@ def test_breaker_half_opens_after_cooldown_and_reopens_on_one_failure() -> None:
     clock = FakeClock()
     breaker = CircuitBreaker(threshold=3, cooldown=10.0, clock=clock)
     for _ in range(3):
-        breaker.record_failure()
+        breaker.note_failure()
     clock.sleep(9.0)
     assert breaker.is_open
     clock.sleep(1.0)
     breaker.check("GET /v1/models")  # half-open: one trial goes through
-    breaker.record_failure()
+    breaker.note_failure()
     assert breaker.is_open
 
 
@@ -121,7 +121,7 @@ def test_breaker_counts_failures_from_many_threads() -> None:
 
     def fail_ten_times() -> None:
         for _ in range(10):
-            breaker.record_failure()
+            breaker.note_failure()
 
     threads = [threading.Thread(target=fail_ten_times) for _ in range(4)]
     for thread in threads:

@@ -102,31 +102,31 @@ def test_golden_state_file() -> None:
 
 
 def test_golden_file_loads_back_to_the_same_state() -> None:
-    assert state_file.read_state_file(GOLDEN) == sample_state()
+    assert state_file.read_document(GOLDEN) == sample_state()
 
 
 def test_round_trip_is_byte_identical(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     state_file.save_state(path, sample_state())
     first = path.read_bytes()
-    state_file.save_state(path, state_file.load_state(path))
+    state_file.save_state(path, state_file.read_state(path))
     assert path.read_bytes() == first
     assert first.endswith(b"}\n")
     assert leftovers(tmp_path) == []
 
 
 def test_the_revision_round_trips_and_a_file_without_one_reads_as_none(tmp_path: Path) -> None:
-    assert state_file.read_state_file(GOLDEN).revision is None
+    assert state_file.read_document(GOLDEN).revision is None
     path = tmp_path / "s.json"
     revision = "9fceb02d0ae598e95dc970b74767f19372d61af8"
     state_file.save_state(path, replace(sample_state(), revision=revision))
     assert json.loads(path.read_text())["revision"] == revision
-    assert state_file.read_state_file(path).revision == revision
+    assert state_file.read_document(path).revision == revision
 
 
 def test_missing_file_is_a_fresh_state(tmp_path: Path) -> None:
-    one = state_file.load_state(tmp_path / "none.json")
-    two = state_file.load_state(tmp_path / "none.json")
+    one = state_file.read_state(tmp_path / "none.json")
+    two = state_file.read_state(tmp_path / "none.json")
     assert (one.serial, dict(one.entries), len(one.salt)) == (0, {}, 64)
     assert one.lineage != two.lineage and one.salt != two.salt
     assert not (tmp_path / "none.json").exists()  # reading never creates the file
@@ -194,7 +194,7 @@ def test_schema_violations_name_the_path(tmp_path: Path, mutate: Any, expected: 
     path = tmp_path / "s.json"
     before = write_json(path, doc)
     with pytest.raises(StateError, match=expected) as info:
-        state_file.load_state(path)
+        state_file.read_state(path)
     message = str(info.value)
     assert str(path) in message and "SUPERSECRET" not in message
     assert "{'" not in message and "modelPath" not in message  # no object dumps
@@ -219,7 +219,7 @@ def test_unreadable_content_is_refused(tmp_path: Path, content: bytes, expected:
     path = tmp_path / "s.json"
     path.write_bytes(content)
     with pytest.raises(StateError, match=expected):
-        state_file.load_state(path)
+        state_file.read_state(path)
     assert path.read_bytes() == content
 
 
@@ -229,13 +229,13 @@ def test_entry_key_must_equal_its_name(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     before = write_json(path, doc)
     with pytest.raises(StateError, match=r"\$\.entries\.other-name\.name: the key 'other-name'"):
-        state_file.load_state(path)
+        state_file.read_state(path)
     assert path.read_bytes() == before
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
     with pytest.raises(StateError, match="is a directory, not a file"):
-        state_file.load_state(tmp_path)
+        state_file.read_state(tmp_path)
     with pytest.raises(StateError, match="is a directory"):
         state_file.save_state(tmp_path, sample_state())
 
@@ -246,7 +246,7 @@ def test_unreadable_file_is_refused(tmp_path: Path) -> None:
     state_file.save_state(path, sample_state())
     path.chmod(0)
     with pytest.raises(StateError, match="permission denied"):
-        state_file.load_state(path)
+        state_file.read_state(path)
 
 
 # -- write failures: old file intact, no temp file left ---------------------------------
@@ -317,10 +317,10 @@ def test_journal_is_replayed_on_top_of_the_file(tmp_path: Path) -> None:
     j.append(JournalRecord("forget", "qwen-32b"))
     j.append(JournalRecord("status", "llama-8b-chat", "MODEL_STATUS_FAILED"))
     j.close()
-    loaded = state_file.load_state(path)
+    loaded = state_file.read_state(path)
     assert set(loaded.entries) == {"llama-8b-chat"}
     assert loaded.entries["llama-8b-chat"].status == "MODEL_STATUS_FAILED"
-    assert state_file.read_state_file(path) == sample_state()  # the file alone is unchanged
+    assert state_file.read_document(path) == sample_state()  # the file alone is unchanged
 
 
 def test_torn_last_journal_line_is_ignored_with_a_warning(
@@ -335,7 +335,7 @@ def test_torn_last_journal_line_is_ignored_with_a_warning(
     with journal.journal_path(path).open("ab") as handle:
         handle.write(json.dumps(full).encode()[:-7])  # a crash mid-write
     with caplog.at_level(logging.WARNING, logger="reconciler.state"):
-        loaded = state_file.load_state(path)
+        loaded = state_file.read_state(path)
     assert set(loaded.entries) == {"llama-8b-chat"}
     assert "torn last line 2" in caplog.text
 
@@ -347,7 +347,7 @@ def test_corrupt_journal_line_before_the_last_raises(tmp_path: Path) -> None:
         '{"op":"forget","name":"qwen-32b"}\ngarbage\n{"op":"close","name":"a"}\n'
     )
     with pytest.raises(StateError, match=r"journal .* line 2 is corrupt"):
-        state_file.load_state(path)
+        state_file.read_state(path)
 
 
 def test_journal_record_violating_the_schema_raises(tmp_path: Path) -> None:
@@ -356,7 +356,7 @@ def test_journal_record_violating_the_schema_raises(tmp_path: Path) -> None:
         '{"op":"status","name":"a","payload":7}\n{"op":"close","name":"a"}\n'
     )
     with pytest.raises(StateError, match=r"line 1 is corrupt: \$\.payload"):
-        state_file.load_state(path)
+        state_file.read_state(path)
 
 
 # -- second week: failed deploys, conflict markers --------------------------------------
@@ -366,10 +366,10 @@ def test_a_failed_deploy_round_trips_through_the_file_and_the_journal(tmp_path: 
     path = tmp_path / "s.json"
     failed = record.record_failure(sample_state(), "qwen-32b", "model became MODEL_STATUS_FAILED")
     state_file.save_state(path, failed)
-    assert state_file.read_state_file(path) == failed  # the schema accepts the new field
+    assert state_file.read_document(path) == failed  # the schema accepts the new field
     line = json.dumps(record.JournalRecord("taint", "qwen-32b", "boom").to_json())
     journal.journal_path(path).write_text(line + "\n")
-    assert state_file.load_state(path).entries["qwen-32b"].failed == "boom"
+    assert state_file.read_state(path).entries["qwen-32b"].failed == "boom"
 
 
 def test_git_conflict_markers_are_recognised_with_the_way_out(tmp_path: Path) -> None:
@@ -378,5 +378,5 @@ def test_git_conflict_markers_are_recognised_with_the_way_out(tmp_path: Path) ->
     text = path.read_text()
     path.write_text(f"<<<<<<< HEAD\n{text}=======\n{text}>>>>>>> other-branch\n")
     with pytest.raises(StateError, match="git conflict markers") as info:
-        state_file.read_state_file(path)
+        state_file.read_document(path)
     assert "state merge-driver" in str(info.value) and "--theirs" in str(info.value)

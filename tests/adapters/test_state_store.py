@@ -60,7 +60,7 @@ def test_a_crash_before_commit_loses_nothing(tmp_path: Path) -> None:
     with StateStore.open(path, command="apply") as store:
         assert store.changed
         assert store.commit() is True
-    assert state_file.read_state_file(path).entries["a"].model_id == "m-7"
+    assert state_file.read_document(path).entries["a"].model_id == "m-7"
 
 
 def test_records_from_many_threads_all_land(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_records_from_many_threads_all_land(tmp_path: Path) -> None:
             thread.join()
         assert len(store.state.entries) == 200
         store.commit()
-    assert len(state_file.read_state_file(path).entries) == 200
+    assert len(state_file.read_document(path).entries) == 200
     assert journal.read_journal(journal.journal_path(path)) == []
 
 

@@ -71,7 +71,7 @@ def test_a_journal_beside_the_target_is_replayed_when_read_through_the_link(
         store.record(record.JournalRecord(op="entry", name="crashed", payload=entry("crashed")))
         # no commit: as if the run died here
     assert "crashed" in read_state(link).entries
-    assert "crashed" in state_file.load_state(target).entries
+    assert "crashed" in state_file.read_state(target).entries
 
 
 def test_a_dangling_link_gets_its_target_created(tmp_path: Path) -> None:

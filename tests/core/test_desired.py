@@ -46,7 +46,7 @@ def test_spec_is_normalised_without_secrets_and_digested() -> None:
         "gpuCount": 1,
         "infra": {"cloudProvider": "CLOUD_PROVIDER_YOTTA"},
     }
-    assert model.digest == spec_digest(model.spec)
+    assert model.spec_digest == spec_digest(model.spec)
     assert model.secrets == (
         SecretRef("apiKey", "fromEnv", "KEY", base_dir="manifests"),
         SecretRef("hfToken", "fromFile", "secrets/hf", base_dir="manifests"),
@@ -56,7 +56,7 @@ def test_spec_is_normalised_without_secrets_and_digested() -> None:
 
 def test_false_and_absent_fields_give_the_same_digest() -> None:
     without_flag = {k: v for k, v in SPEC.items() if k != "kvCacheEnabled"}
-    assert make(spec=without_flag).digest == make().digest
+    assert make(spec=without_flag).spec_digest == make().spec_digest
 
 
 def test_manifests_digest_is_order_independent_and_ignores_positions() -> None:

@@ -4,7 +4,7 @@ replaced by any JSON value, a key dropped, an unknown key added).
 
 Each schema is compared with the jsonschema validator that decides for it in the product:
 manifests with validate's strict integers (no 1.0, no true), states with plain
-Draft 2020-12 (schema_paths).
+Draft 2020-12 (schema_files).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reconciler.adapters import schema_paths
+from reconciler.adapters import schema_files
 from reconciler.core import schema_compile, validate
 from tests.core.test_schema_compile_state import _state
 from tests.support.examples import examples
@@ -139,9 +139,9 @@ def _mutated(draw: st.DrawFn, base: Any) -> Any:
 
 
 def _agree(schema_name: str, reference: Any, document: Any) -> None:
-    strict = schema_name == MANIFEST_SCHEMA  # as validate.compile_schema / schema_paths compile
+    strict = schema_name == MANIFEST_SCHEMA  # as validate.compile_schema / schema_files compile
     check = schema_compile.compile_check(
-        schema_paths.load_schema(schema_name), strict_integers=strict
+        schema_files.load_schema(schema_name), strict_integers=strict
     )
     assert check is not None, f"{schema_name} must compile"
     expected = reference.is_valid(document)
@@ -149,8 +149,8 @@ def _agree(schema_name: str, reference: Any, document: Any) -> None:
 
 
 MANIFEST_SCHEMA = "modeldeployment.v1.json"
-_manifest_reference = validate._strict_validator_class()(schema_paths.load_schema(MANIFEST_SCHEMA))
-_state_reference = schema_paths.validator_for("state.v1.json")
+_manifest_reference = validate._strict_validator_class()(schema_files.load_schema(MANIFEST_SCHEMA))
+_state_reference = schema_files.validator_for("state.v1.json")
 
 
 def test_the_unmutated_bases_are_valid() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.adapters import schema_paths
+from reconciler.adapters import schema_files
 from reconciler.core import schema_compile
 
-SCHEMA = schema_paths.load_schema("state.v1.json")
+SCHEMA = schema_files.load_schema("state.v1.json")
 SALT = "ab" * 32
 DIGEST = "sha256:" + "0" * 64
 PRINT = "hmac-sha256:" + "1" * 64
@@ -106,6 +106,6 @@ def test_compiled_state_check_agrees_with_jsonschema(
 
 
 def test_check_document_explains_failures_with_jsonschema() -> None:
-    assert schema_paths.check_document("state.v1.json", _state()) is None
-    problem = schema_paths.check_document("state.v1.json", _set(("serial",), -1))
+    assert schema_files.check_document("state.v1.json", _state()) is None
+    problem = schema_files.check_document("state.v1.json", _set(("serial",), -1))
     assert problem is not None and problem.startswith("$.serial")

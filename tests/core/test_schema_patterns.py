@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.adapters import schema_paths
+from reconciler.adapters import schema_files
 from reconciler.core import schema_compile, validate
 
 
@@ -48,7 +48,7 @@ def _manifest(name: str) -> dict[str, Any]:
     }
 
 
-MANIFEST_SCHEMA = schema_paths.load_schema("modeldeployment.v1.json")
+MANIFEST_SCHEMA = schema_files.load_schema("modeldeployment.v1.json")
 
 
 @pytest.mark.parametrize("name", ["a\n", "llama\n", "a-b\n"])
@@ -104,19 +104,19 @@ def test_state_values_with_a_final_newline_are_refused(path: tuple[str, ...], va
     for key in path[:-1]:
         target = target[key]
     target[path[-1]] = value
-    assert schema_paths.check_document("state.v1.json", _state()) is None
-    check = schema_compile.compile_check(schema_paths.load_schema("state.v1.json"))
+    assert schema_files.check_document("state.v1.json", _state()) is None
+    check = schema_compile.compile_check(schema_files.load_schema("state.v1.json"))
     assert check is not None and check(document) is False
-    problem = schema_paths.check_document("state.v1.json", document)
+    problem = schema_files.check_document("state.v1.json", document)
     assert problem is not None and problem.startswith("$." + path[0])
-    assert not schema_paths.validator_for("state.v1.json").is_valid(document)
+    assert not schema_files.validator_for("state.v1.json").is_valid(document)
 
 
 def test_plan_schema_patterns_are_ecma_too() -> None:
-    schema = schema_paths.load_schema("plan.v1.json")
+    schema = schema_files.load_schema("plan.v1.json")
     patterns = _patterns(schema)
     assert patterns, "the plan schema has patterns"
-    validator = schema_paths.validator_for("plan.v1.json")
+    validator = schema_files.validator_for("plan.v1.json")
     for pattern in patterns:
         rule = {"type": "string", "pattern": pattern}
         check = schema_compile.compile_check(rule)

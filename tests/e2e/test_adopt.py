@@ -158,7 +158,7 @@ def test_adopt_writes_manifests_that_plan_no_change_without_a_call(
     assert counts == {"create": 0, "replace": 0, "delete": 0, "noop": 3}
     # No model call: the one request is the plan's price read (cost in every plan).
     assert sandbox.stats()["requests"] == requests + 1
-    recorded = state_file.load_state(state)
+    recorded = state_file.read_state(state)
     assert {n: e.model_id for n, e in recorded.entries.items()}["llama-full"] == full["modelId"]
 
     # A second run adopts nothing, exit 0, and touches no file.
@@ -201,7 +201,7 @@ def test_secret_references_record_assumed_fingerprints(
     text = (out / "llama-full.yaml").read_text()
     assert "  hfToken:\n    fromEnv: HF_TOKEN\n" in text and "  # hfToken:" not in text
     assert "  # apiKey:" in text
-    entry = state_file.load_state(state).entries["llama-full"]
+    entry = state_file.read_state(state).entries["llama-full"]
     secret = entry.secrets["hfToken"]
     assert secret.assumed and secret.fingerprint and dict(secret.ref) == {"fromEnv": "HF_TOKEN"}
     for blob in (state.read_text(), json.dumps(document), stderr, text):
@@ -273,7 +273,7 @@ def test_hostile_names_and_an_existing_file_are_reported_not_written(
     # Nothing but the one file was written, inside --out only.
     assert sorted(os.listdir(out)) == ["fine-model.yaml", "kept-file.yaml"]
     assert sorted(os.listdir(tmp_path / "work")) == ["models"]
-    assert set(state_file.load_state(state).entries) == {"fine-model"}
+    assert set(state_file.read_state(state).entries) == {"fine-model"}
     # The text report shows hostile names escaped: no terminal control reaches the screen.
     text = run_cli([*args, "--dry-run"], env=hostile_sandbox.env)
     assert text.returncode == 0 and "\x1b" not in text.stdout
@@ -289,7 +289,7 @@ def test_hostile_names_and_an_existing_file_are_reported_not_written(
     row = next(m for m in resumed["models"] if m["name"] == "fine-model")
     assert code == 0 and row["result"] == "adopted" and row["written"] is False
     assert (out / "fine-model.yaml").read_bytes() == written
-    assert set(state_file.load_state(state).entries) == {"fine-model"}
+    assert set(state_file.read_state(state).entries) == {"fine-model"}
 
 
 def test_adopt_waits_for_an_apply_holding_the_lock(sandbox: SandboxProcess, tmp_path: Path) -> None:
@@ -323,7 +323,7 @@ def test_adopt_waits_for_an_apply_holding_the_lock(sandbox: SandboxProcess, tmp_
         "qwen-min": "adopted",
         **{f"applied-{index}": "already-owned" for index in range(3)},
     }
-    assert set(state_file.load_state(state).entries) == {
+    assert set(state_file.read_state(state).entries) == {
         "qwen-min",
         *(f"applied-{index}" for index in range(3)),
     }

@@ -80,7 +80,7 @@ def assert_consistent(sandbox: SandboxProcess, state: Path, names: list[str]) ->
     assert sorted(m["modelName"] for m in live) == sorted(names)
     creates = sandbox.stats()["creates"]
     assert {name: creates.get(name) for name in names} == {name: 1 for name in names}
-    recorded = state_file.load_state(state)
+    recorded = state_file.read_state(state)
     assert {n: e.model_id for n, e in recorded.entries.items()} == {
         m["modelName"]: m["modelId"] for m in live
     }
@@ -143,7 +143,7 @@ def test_signal_stops_new_calls_records_in_flight_and_a_rerun_finishes(
     assert proc.returncode == 1 and "Traceback" not in out + err
     assert "interrupted" in out.lower() and signum.name in err
     assert not Path(f"{state}.lock.info").exists()  # released
-    recorded = state_file.load_state(state)
+    recorded = state_file.read_state(state)
     done = set(recorded.entries)
     assert 0 < len(done) < len(names)
     live = {m["modelName"] for m in slow_sandbox.list_models() if m["modelName"] in names}
@@ -169,7 +169,7 @@ def test_outage_mid_run_trips_the_breaker_and_ends_cleanly(slow_sandbox, tmp_pat
     assert report["failed"] is True
     results = {c["name"]: c.get("result") for c in report["changes"]}
     assert "created" in results.values() and "not-started" in results.values(), results
-    recorded = state_file.load_state(state)
+    recorded = state_file.read_state(state)
     created = {name for name, result in results.items() if result == "created"}
     assert set(recorded.entries) == created  # what was done is recorded
     slow_sandbox.set_faults(errorRate=0)

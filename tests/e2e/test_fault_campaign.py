@@ -49,7 +49,7 @@ class FileState:
         return ["--state", str(self.path)]
 
     def load(self) -> Any:
-        return state_file.load_state(self.path)  # schema-checked, journal replayed
+        return state_file.read_state(self.path)  # schema-checked, journal replayed
 
     def journal_empty(self) -> bool:
         return not journal.journal_path(self.path).exists()

@@ -84,7 +84,7 @@ def test_a_hand_made_model_is_never_adopted_replaced_or_deleted(
         assert foreign["modelId"] in change["error"]
         assert f"state import team-c {foreign['modelId']}" in change["error"]
         assert "another name" in change["error"]
-        recorded = state_file.load_state(state)
+        recorded = state_file.read_state(state)
         assert not recorded.entries and not recorded.intents
         assert_untouched(sandbox, foreign)
 
@@ -92,7 +92,7 @@ def test_a_hand_made_model_is_never_adopted_replaced_or_deleted(
     result = run_cli(["reconcile", *args, "--once", "--output", "json"], env=env)
     assert "Traceback" not in result.stderr
     assert_untouched(sandbox, foreign)
-    assert not state_file.load_state(state).entries
+    assert not state_file.read_state(state).entries
 
     # Renamed manifest with --prune: the plan and the apply agree, nothing is deleted.
     (manifests / "team-c.yaml").unlink()
@@ -103,7 +103,7 @@ def test_a_hand_made_model_is_never_adopted_replaced_or_deleted(
     assert code == 0, applied
     assert {c["name"]: c["result"] for c in applied["changes"]} == {"team-d": "created"}
     assert_untouched(sandbox, foreign)
-    assert set(state_file.load_state(state).entries) == {"team-d"}
+    assert set(state_file.read_state(state).entries) == {"team-d"}
 
 
 def test_an_intent_left_open_on_a_hand_made_model_does_not_delete_it(
@@ -129,7 +129,7 @@ def test_an_intent_left_open_on_a_hand_made_model_does_not_delete_it(
             ["apply", str(manifests), "--state", str(state), "--no-wait", *extra], sandbox.env
         )
         assert_untouched(sandbox, foreign)
-        recorded = state_file.load_state(state)
+        recorded = state_file.read_state(state)
         assert name not in recorded.entries and not recorded.intents
         if not renamed:
             assert code == 1 and foreign["modelId"] in change_named(applied, name)["error"]
@@ -216,7 +216,7 @@ def _assert_no_needless_replace(
     assert "replaced" not in results.values(), results
     creates = sandbox.stats()["creates"]
     assert {name: creates.get(name) for name in names} == {name: 1 for name in names}
-    recorded = state_file.load_state(state)
+    recorded = state_file.read_state(state)
     ids = {m: live(sandbox)[m]["modelId"] for m in names}
     assert {n: e.model_id for n, e in recorded.entries.items()} == ids
     assert not recorded.intents and not journal.journal_path(state).exists()

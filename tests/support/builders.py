@@ -18,7 +18,7 @@ BASE_SPEC: dict[str, Any] = {
 
 def desired(name: str, secrets: tuple[SecretRef, ...] = (), **overrides: Any) -> DesiredModel:
     spec = normalize_spec({**BASE_SPEC, **overrides})
-    return DesiredModel(name=name, spec=spec, digest=spec_digest(spec), secrets=secrets)
+    return DesiredModel(name=name, spec=spec, spec_digest=spec_digest(spec), secrets=secrets)
 
 
 def recorded(
@@ -36,7 +36,7 @@ def recorded(
         name=model.name,
         model_id=model_id,
         spec=model.spec,
-        spec_digest=model.digest,
+        spec_digest=model.spec_digest,
         deployment_id=f"dep-{model_id}",
         status="MODEL_STATUS_UP",
         secrets=secrets,
