@@ -458,13 +458,15 @@ def _log_pass(report: PassReport, duration: float) -> None:
         fields = {
             **base,
             "name": outcome.name,
-            "result": outcome.result,
+            "result": outcome.result.value,
             "modelId": outcome.model_id,
         }
         level = logging.ERROR if outcome.failed else logging.INFO
         if outcome.failed and outcome.reason:
             fields["error"] = outcome.reason
-        log.log(level, "correction %s: %s", outcome.result, outcome.name, extra={"fields": fields})
+        log.log(
+            level, "correction %s: %s", outcome.result.value, outcome.name, extra={"fields": fields}
+        )
     log.info(
         "pass %d finished: %s",
         report.number,

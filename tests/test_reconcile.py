@@ -14,6 +14,7 @@ from reconciler.adapters import state_store
 from reconciler.apply import ApplyOptions
 from reconciler.core.drift import DriftKind
 from reconciler.core.model import Action
+from reconciler.core.outcome import Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_drift import pass_to_json, render_pass
 from tests.support.fake_api import USER, FakeApi
@@ -116,7 +117,7 @@ def test_missing_is_redeployed_and_the_new_id_recorded(world: World) -> None:
     assert _kinds(report) == [("llama", "missing")]
     assert report.drift[0].corrected
     (correction,) = report.corrections
-    assert correction.result == "replaced"
+    assert correction.result == Outcome.REPLACED
     live = world.api.live_named("llama")
     assert live is not None and live.model_id != old
     assert world.recorded_id("llama") == live.model_id

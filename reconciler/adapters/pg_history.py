@@ -105,7 +105,7 @@ def _outcomes_of(result: ApplyResult) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "name": outcome.name,
             "action": outcome.action.value,
-            "result": outcome.result,
+            "result": outcome.result.value,
         }
         for key, value in (
             ("modelId", outcome.model_id),

@@ -11,7 +11,7 @@ from typing import Any
 from reconciler.core.correct import DriftOutcome
 from reconciler.core.drift import DriftKind
 from reconciler.core.money import format_amount
-from reconciler.core.outcome import EntryOutcome
+from reconciler.core.outcome import EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
 from reconciler.core.spend import Spend, describe_spend
@@ -26,7 +26,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         {
             "name": outcome.name,
             "action": outcome.action.value,
-            "result": outcome.result,
+            "result": outcome.result.value,
             "modelId": outcome.model_id,
             "error": outcome.reason if outcome.failed else None,
         }
@@ -168,7 +168,7 @@ def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, s
     else:
         fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
     if item.corrected:
-        correction = "corrected" + (f": {outcome.result}" if outcome else "")
+        correction = "corrected" + (f": {outcome.result.value}" if outcome else "")
         if outcome is not None and outcome.model_id:
             correction += f" (model {outcome.model_id})"
     else:
@@ -180,6 +180,6 @@ def _show(value: object) -> str:
     return "(absent)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _result_text(result: str, model_id: str | None, reason: str | None) -> str:
-    text = result + (f" (model {model_id})" if model_id else "")
-    return text + (f": {reason}" if reason and result in ("failed", "not-started") else "")
+def _result_text(result: Outcome, model_id: str | None, reason: str | None) -> str:
+    text = result.value + (f" (model {model_id})" if model_id else "")
+    return text + (f": {reason}" if reason and result.failed else "")

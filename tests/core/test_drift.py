@@ -25,7 +25,7 @@ from reconciler.core.model import (
     LiveModel,
     ReconcilePolicy,
 )
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.plan import make_plan
 from reconciler.core.spec import normalize_spec
 from tests.support.builders import BASE_SPEC, desired, recorded, state
@@ -268,16 +268,16 @@ def test_git_side_replace_is_kept_as_planned() -> None:
 # -- judge_corrections --------------------------------------------------------
 
 
-def _result(result: str, reason: str | None = None) -> ApplyResult:
+def _result(result: Outcome, reason: str | None = None) -> ApplyResult:
     return ApplyResult((EntryOutcome("llama", Action.REPLACE, result, "m-2", reason=reason),))
 
 
 @pytest.mark.parametrize(
     ("model", "kind", "result", "detect_only", "expected"),
     [
-        (LLAMA, DriftKind.MISSING, _result("replaced"), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result("adopted"), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result("failed", "boom"), False, (False, "boom")),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.REPLACED), False, (True, None)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.ADOPTED), False, (True, None)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.FAILED, "boom"), False, (False, "boom")),
         (LLAMA, DriftKind.MISSING, None, True, (False, REASON_DETECT_ONLY)),
         (
             replace(LLAMA, policy=ReconcilePolicy(self_heal=False)),
@@ -287,7 +287,7 @@ def _result(result: str, reason: str | None = None) -> ApplyResult:
             (False, REASON_SELF_HEAL_OFF),
         ),
         (None, DriftKind.MISSING, None, False, (False, REASON_NOT_IN_MANIFESTS)),
-        (LLAMA, DriftKind.UNMANAGED, _result("replaced"), False, (False, REASON_UNMANAGED)),
+        (LLAMA, DriftKind.UNMANAGED, _result(Outcome.REPLACED), False, (False, REASON_UNMANAGED)),
     ],
 )
 def test_judge_corrections(
