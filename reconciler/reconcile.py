@@ -22,9 +22,9 @@ from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
+from reconciler.core.drift import Drift, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.model import DesiredModel, LiveModel, Plan, State
+from reconciler.core.model import DesiredModel, DriftKind, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, DesiredModel, FieldChange, Plan
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DesiredModel, DriftKind, FieldChange, Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 
 REASON_UNMANAGED = "unmanaged models are reported, never deleted"
@@ -52,7 +52,7 @@ def correction_plan(
     for change in plan.changes:
         item = by_name.get(change.name)
         if item is not None:
-            change = replace(change, drift=item.kind.value)
+            change = replace(change, drift=item.kind)
             policy = policies.get(change.name)
             changed = item.kind is DriftKind.CHANGED
             if change.action is Action.NOOP and policy is not None:

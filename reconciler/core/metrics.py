@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.drift import DriftKind
+from reconciler.core.model import DriftKind
 from reconciler.core.money import format_amount
 from reconciler.core.pass_report import PassReport
 

@@ -178,6 +178,15 @@ class State:
     revision: str | None = None
 
 
+class DriftKind(enum.Enum):
+    """What core/drift.py found live; a Change carries it when the drift shaped the plan."""
+
+    MISSING = "missing"  # recorded, but gone or deleted live
+    FAILED = "failed"  # live in a failed or unknown terminal state
+    CHANGED = "changed"  # live fields differ from the recorded spec
+    UNMANAGED = "unmanaged"  # live under a name nobody manages; never deleted
+
+
 class Action(enum.Enum):
     CREATE = "create"
     REPLACE = "replace"
@@ -217,7 +226,7 @@ class Change:
     desired: DesiredModel | None = None
     recorded: RecordedEntry | None = None
     resume: bool = False  # an interrupted deploy: look up by name before deploying
-    drift: str | None = None  # live drift kind seen by reconcile / plan --refresh
+    drift: DriftKind | None = None  # live drift seen by reconcile / plan --refresh
 
     @property
     def field_names(self) -> tuple[str, ...]:
@@ -233,7 +242,7 @@ class Change:
         """The change deletes a model that may be running: what guard rails count."""
         if not self.makes_api_call or self.action not in (Action.DELETE, Action.REPLACE):
             return False
-        return self.drift != "missing"
+        return self.drift is not DriftKind.MISSING
 
     @property
     def assumed_secrets(self) -> tuple[str, ...]:

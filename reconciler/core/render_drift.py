@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import DriftKind
+from reconciler.core.model import DriftKind
 from reconciler.core.money import format_amount
 from reconciler.core.outcome import EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport

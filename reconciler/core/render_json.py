@@ -57,7 +57,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
     if assumed:
         out["secretsAssumed"] = list(assumed)
     if change.drift:
-        out["drift"] = change.drift
+        out["drift"] = change.drift.value
     if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
         out["desired"] = desired_to_json(change.desired)
     return out

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.core import diff
 from reconciler.core.cost import PlanCost
-from reconciler.core.model import Action, Change, FieldChange, Plan
+from reconciler.core.model import Action, Change, DriftKind, FieldChange, Plan
 from reconciler.core.render_cost import render_cost_text
 
 _COLOURS = {Action.CREATE: "32", Action.REPLACE: "33", Action.DELETE: "31", Action.NOOP: "0"}
@@ -123,12 +123,12 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
     if change.action is Action.REPLACE:
         head += " will be replaced"
         if change.drift:
-            head += f" (drift: {change.drift})"
+            head += f" (drift: {change.drift.value})"
         if change.reason:
             head += f": {change.reason}"
     elif change.action is Action.NOOP and change.drift and not change.resume:
         head = f"~ {change.name}" + (f" (model {change.model_id})" if change.model_id else "")
-        head += f": drift {change.drift}, reported only"
+        head += f": drift {change.drift.value}, reported only"
     elif change.action is Action.NOOP:
         head += " will be looked up"
     elif change.action is Action.CREATE:
@@ -158,7 +158,7 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         forcing = [name for name in change.field_names if not name.startswith("(")]
         if forcing:
             lines.append(f"    forces replacement: {', '.join(forcing)}")
-        if change.drift == "missing":
+        if change.drift is DriftKind.MISSING:
             lines.append(
                 "    cost: the recorded model is gone; the new one gets a new model ID, "
                 "endpoint and apiKey"

@@ -16,6 +16,7 @@ from reconciler.core.model import (
     Action,
     Change,
     DesiredModel,
+    DriftKind,
     FieldChange,
     Location,
     Plan,
@@ -189,7 +190,7 @@ def _change_from_json(raw: Mapping[str, Any]) -> Change:
         desired=_desired_from_json(raw["desired"]) if "desired" in raw else None,
         recorded=entry_from_json(raw["recorded"]) if "recorded" in raw else None,
         resume=bool(raw.get("resume", False)),
-        drift=raw.get("drift"),
+        drift=DriftKind(raw["drift"]) if "drift" in raw else None,
     )
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, DesiredModel, LiveModel, Plan, State
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DesiredModel, DriftKind, LiveModel, Plan, State
 from reconciler.core.money import format_amount
 from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport

@@ -15,12 +15,13 @@ from reconciler.core.correct import (
     correction_plan,
     judge_corrections,
 )
-from reconciler.core.drift import Drift, DriftKind, detect_drift, is_failed_status
+from reconciler.core.drift import Drift, detect_drift, is_failed_status
 from reconciler.core.model import (
     STATUS_DELETED,
     STATUS_UP,
     Action,
     DesiredModel,
+    DriftKind,
     Intent,
     LiveModel,
     ReconcilePolicy,
@@ -179,7 +180,7 @@ def test_correction_plan_replaces_drifted_noops(
     (change,) = plan.changes
     assert change.action is Action.REPLACE
     assert change.field_names == expected_fields
-    assert change.drift == kind.value
+    assert change.drift is kind
     assert change.recorded == ENTRY  # REPLACE deletes the recorded model first
     assert change.model_id == "m-1"
 
@@ -206,7 +207,7 @@ def test_self_heal_policy_decides_what_reconcile_replaces(
     drift = [_drift("llama", kind, "gpuCount")]
     plan = correction_plan(_plan(model), drift, [model], heal_changed=heal_changed)
     (change,) = plan.changes
-    assert (change.action, change.drift) == (expected, kind.value)
+    assert (change.action, change.drift) == (expected, kind)
     judged = judge_corrections(
         drift, plan, None, desired=[model], detect_only=False, heal_changed=heal_changed
     )
@@ -237,7 +238,11 @@ def test_self_heal_off_is_marked_but_not_replaced() -> None:
     model = replace(LLAMA, policy=ReconcilePolicy(self_heal=False))
     plan = correction_plan(_plan(model), [_drift("llama", DriftKind.MISSING, "(missing)")], [model])
     (change,) = plan.changes
-    assert (change.action, change.drift, plan.has_api_calls) == (Action.NOOP, "missing", False)
+    assert (change.action, change.drift, plan.has_api_calls) == (
+        Action.NOOP,
+        DriftKind.MISSING,
+        False,
+    )
 
 
 def test_unmanaged_never_enters_the_plan() -> None:
@@ -262,7 +267,7 @@ def test_git_side_replace_is_kept_as_planned() -> None:
     (change,) = plan.changes
     assert change.action is Action.REPLACE
     assert change.field_names == ("gpuCount",)
-    assert change.drift == "missing"
+    assert change.drift is DriftKind.MISSING
 
 
 # -- judge_corrections --------------------------------------------------------

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift
 from reconciler.core.metrics import Counters, count_pass, parse_counters, render_metrics
-from reconciler.core.model import Action
+from reconciler.core.model import Action, DriftKind
 from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 

@@ -11,7 +11,8 @@ import pytest
 from jsonschema import ValidationError
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift
+from reconciler.core.model import DriftKind
 from reconciler.core.money import Money
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_drift import pass_to_json

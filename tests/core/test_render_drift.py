@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from reconciler.core.correct import correction_plan, judge_corrections
-from reconciler.core.drift import Drift, DriftKind, FieldDrift
-from reconciler.core.model import Action
+from reconciler.core.drift import Drift, FieldDrift
+from reconciler.core.model import Action, DriftKind
 from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.plan import make_plan

@@ -14,6 +14,7 @@ from reconciler.core.model import (
     STATUS_UP,
     Action,
     Change,
+    DriftKind,
     Plan,
     ReconcilePolicy,
     SecretRef,
@@ -107,7 +108,7 @@ def test_selector_needs_key_value() -> None:
 # -- guard rails ---------------------------------------------------------------
 
 
-def _replace(name: str, drift: str | None = None) -> Change:
+def _replace(name: str, drift: DriftKind | None = None) -> Change:
     return Change(name, Action.REPLACE, model_id="m", drift=drift, desired=desired(name))
 
 
@@ -117,7 +118,7 @@ def test_max_destroy_counts_deletes_and_replaces_but_not_recreating_a_missing_mo
             _replace("a"),
             Change("b", Action.DELETE, model_id="m"),
             Change("c", Action.DELETE, model_id="m", skipped=True),  # kept: no --prune
-            _replace("d", drift="missing"),  # already gone: deletes nothing running
+            _replace("d", drift=DriftKind.MISSING),  # already gone: deletes nothing running
             Change("e", Action.CREATE),
         )
     )

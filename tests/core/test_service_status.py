@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, LiveModel, Plan
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DriftKind, LiveModel, Plan
 from reconciler.core.money import Money
 from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
