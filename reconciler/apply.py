@@ -244,7 +244,7 @@ def quiet_result(plan: Plan) -> ApplyResult:
 def quiet_outcome(change: Change) -> EntryOutcome:
     if change.skipped:
         return EntryOutcome(
-            change.name, change.action, Outcome.SKIPPED, change.model_id, None, change.reason
+            change.name, change.action, Outcome.SKIPPED, change.model_id, None, change.reason_text
         )
     return EntryOutcome(change.name, change.action, Outcome.UNCHANGED, change.model_id)
 

@@ -34,7 +34,7 @@ def test_a_deploy_that_fails_is_remembered_and_the_next_plan_replaces_it() -> No
     entry = recorder.state.entries["a"]
     assert entry.failed is not None and "MODEL_STATUS_FAILED" in entry.failed
     (change,) = make_plan([desired("a")], recorder.state, prune=False).changes
-    assert change.action is Action.REPLACE and "last deploy failed" in (change.reason or "")
+    assert change.action is Action.REPLACE and "last deploy failed" in (change.reason_text or "")
 
 
 def test_a_deploy_not_up_in_time_is_remembered() -> None:

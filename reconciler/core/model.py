@@ -201,6 +201,18 @@ class Action(enum.Enum):
 _SYMBOLS = {Action.CREATE: "+", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
 
 
+class ActionReason(enum.Enum):
+    """Why a change is not simply what the manifests ask (Terraform's ActionReason).
+
+    The value is the text plans show (`reason` in plan JSON); drift and an interrupted
+    deploy are a Change's own fields (`drift`, `resume`), not reasons.
+    """
+
+    PRUNE_NOT_GIVEN = "removed from the manifests; kept because --prune was not given"
+    TAINTED = "last deploy failed"  # replaced although unchanged; shown with what failed
+    REPLACE_BY_REQUEST = "forced by --replace"
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """One changed top-level spec field; a secret shows no values at all."""
@@ -221,8 +233,7 @@ class Change:
     action: Action
     model_id: str | None = None
     fields: tuple[FieldChange, ...] = ()
-    skipped: bool = False
-    reason: str | None = None
+    reason: ActionReason | None = None
     desired: DesiredModel | None = None
     recorded: RecordedEntry | None = None
     resume: bool = False  # an interrupted deploy: look up by name before deploying
@@ -231,6 +242,21 @@ class Change:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(change.field for change in self.fields)
+
+    @property
+    def skipped(self) -> bool:
+        """A delete not carried out: the entry stays recorded and its model runs on."""
+        return self.reason is ActionReason.PRUNE_NOT_GIVEN
+
+    @property
+    def reason_text(self) -> str | None:
+        """The reason as plans show it; a failed deploy's with the recorded failure."""
+        if self.reason is None:
+            return None
+        failed = self.recorded.failed if self.recorded is not None else None
+        if self.reason is ActionReason.TAINTED and failed is not None:
+            return f"{self.reason.value}: {failed}"
+        return self.reason.value
 
     @property
     def makes_api_call(self) -> bool:

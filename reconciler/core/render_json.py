@@ -48,7 +48,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
     if change.skipped:
         out["skipped"] = True
     if change.reason is not None:
-        out["reason"] = change.reason
+        out["reason"] = change.reason_text
     if change.resume:
         out["resume"] = True
         # Apply looks the name up before anything else (an open intent alone is no change).

@@ -95,8 +95,8 @@ def _section(change: Change, cost_note: str = "") -> str:
     summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
     if change.fields:
         summary += " (" + ", ".join(change.field_names) + ")"
-    if change.action is Action.REPLACE and change.reason:
-        summary += f": {change.reason}"
+    if change.action is Action.REPLACE and change.reason is not None:
+        summary += f": {change.reason_text}"
     summary += cost_note
     lines = [f"<details><summary>{summary}</summary>", ""]
     if change.action is Action.CREATE and change.desired is not None:
@@ -105,7 +105,7 @@ def _section(change: Change, cost_note: str = "") -> str:
     elif change.action is Action.DELETE:
         lines.append(f"- model {change.model_id}")
         if change.skipped:
-            lines.append(f"  not deleted: {change.reason}")
+            lines.append(f"  not deleted: {change.reason_text}")
     for field in change.fields:
         if field.secret:
             lines.append(f"! {field.field}: (secret) {', '.join(field.detail)}")

@@ -124,8 +124,8 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         head += " will be replaced"
         if change.drift:
             head += f" (drift: {change.drift.value})"
-        if change.reason:
-            head += f": {change.reason}"
+        if change.reason is not None:
+            head += f": {change.reason_text}"
     elif change.action is Action.NOOP and change.drift and not change.resume:
         head = f"~ {change.name}" + (f" (model {change.model_id})" if change.model_id else "")
         head += f": drift {change.drift.value}, reported only"
@@ -134,7 +134,7 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
     elif change.action is Action.CREATE:
         head += " will be created"
     elif change.skipped:
-        head += f": not deleted, {change.reason}"
+        head += f": not deleted, {change.reason_text}"
     else:
         head += " will be deleted"
     lines = [paint(change.action, head)]

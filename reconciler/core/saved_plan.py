@@ -14,6 +14,7 @@ from reconciler import __version__
 from reconciler.core.errors import PlanFileError
 from reconciler.core.model import (
     Action,
+    ActionReason,
     Change,
     DesiredModel,
     DriftKind,
@@ -180,18 +181,27 @@ def _change_to_json(change: Change) -> dict[str, Any]:
 
 
 def _change_from_json(raw: Mapping[str, Any]) -> Change:
-    return Change(
+    change = Change(
         name=str(raw["name"]),
         action=Action(raw["action"]),
         model_id=raw.get("modelId"),
         fields=tuple(_field_from_json(item) for item in raw.get("fieldChanges", ())),
-        skipped=bool(raw.get("skipped", False)),
-        reason=raw.get("reason"),
+        reason=_reason_from_text(str(raw["reason"])) if "reason" in raw else None,
         desired=_desired_from_json(raw["desired"]) if "desired" in raw else None,
         recorded=entry_from_json(raw["recorded"]) if "recorded" in raw else None,
         resume=bool(raw.get("resume", False)),
         drift=DriftKind(raw["drift"]) if "drift" in raw else None,
     )
+    if bool(raw.get("skipped", False)) != change.skipped:
+        raise ValueError("skipped disagrees with the reason")  # an edited file
+    return change
+
+
+def _reason_from_text(text: str) -> ActionReason:
+    """The reason a plan shows as `text`; a failed deploy's ends with what failed."""
+    if text.startswith(f"{ActionReason.TAINTED.value}: "):
+        return ActionReason.TAINTED
+    return ActionReason(text)  # ValueError for any other text: an edited file
 
 
 def _field_from_json(raw: Mapping[str, Any]) -> FieldChange:
