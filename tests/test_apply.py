@@ -197,7 +197,7 @@ def test_resume_adopts_model_created_by_interrupted_run():
     api = FakeApi()
     _, first = run([desired("a")], api)
     # Simulate: the entry was never recorded, only its intent (crash after the deploy).
-    crashed = state(intents={"a": Intent("a", "a", 1, "create")})
+    crashed = state(intents={"a": Intent("a", "a", 1, Action.CREATE)})
     result, recorder = run([desired("a")], api, crashed)
     assert len(api.deploy_calls) == 1
     assert result.outcomes[0].result == Outcome.ADOPTED
@@ -314,7 +314,7 @@ def test_entries_left_open_by_a_killed_run_share_one_list_call():
     api = FakeApi()
     models = [desired(f"n{i:02d}") for i in range(12)]
     _, first = run(models[:5], api)  # five were deployed and recorded ...
-    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    intents = {m.name: Intent(m.name, m.name, 1, Action.CREATE) for m in models}
     start = replace(first.state, entries={}, intents=intents)  # ... but only intents survived
     api.list_calls = 0
     result, recorder = run(models, api, start)
@@ -331,7 +331,7 @@ def test_orphan_intents_share_one_list_call():
     api = FakeApi()
     models = [desired(f"o{i}") for i in range(6)]
     _, first = run(models[:3], api)
-    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    intents = {m.name: Intent(m.name, m.name, 1, Action.CREATE) for m in models}
     start = replace(first.state, entries={}, intents=intents)
     recorder = MemoryRecorder(start)
     api.list_calls = 0

@@ -64,7 +64,7 @@ def test_an_intent_left_open_by_an_older_version_does_not_delete_a_foreign_holde
     # apply resumed it, called the foreign model its own and deleted it.
     api = FakeApi()
     foreign = by_hand(api, "team-c", gpuType="GPU_TYPE_H200", gpuCount=4)
-    left = state(intents={"team-c": Intent("team-c", "team-c", 1, "create")})
+    left = state(intents={"team-c": Intent("team-c", "team-c", 1, Action.CREATE)})
     result, after = run([desired("team-c")], api, left)
     assert result.outcomes[0].result == Outcome.FAILED and foreign in result.outcomes[0].reason
     assert api.delete_calls == [] and api.deploy_calls == []
@@ -75,7 +75,7 @@ def test_an_intent_left_open_by_an_older_version_does_not_delete_a_foreign_holde
 def test_an_orphan_intent_on_a_foreign_name_is_closed_not_recorded_so_prune_cannot_delete():
     api = FakeApi()
     by_hand(api, "team-c", gpuType="GPU_TYPE_H200", gpuCount=4)
-    left = state(intents={"team-c": Intent("team-c", "team-c", 1, "create", "n1")})
+    left = state(intents={"team-c": Intent("team-c", "team-c", 1, Action.CREATE, "n1")})
     recorder = MemoryRecorder(left)
     settle_orphan_intents(left, {"team-d"}, api, recorder, UserIds(api, USER))
     assert not recorder.state.entries and not recorder.state.intents
@@ -86,7 +86,7 @@ def test_an_orphan_intent_on_a_foreign_name_is_closed_not_recorded_so_prune_cann
 def test_an_orphan_intent_of_ours_is_recorded():
     api = FakeApi()
     ours = by_hand(api, "old", mark=Mark(LINEAGE, "n1"))
-    left = state(intents={"old": Intent("old", "old", 1, "create", "n1")})
+    left = state(intents={"old": Intent("old", "old", 1, Action.CREATE, "n1")})
     recorder = MemoryRecorder(left)
     settle_orphan_intents(left, set(), api, recorder, UserIds(api, USER))
     assert recorder.state.entries["old"].model_id == ours
@@ -164,7 +164,7 @@ def test_a_user_description_survives_the_mark_and_does_not_drift():
 def test_resumed_intent_finding_our_model_of_an_older_spec_replaces_it():
     api = FakeApi()
     ours = by_hand(api, "a", mark=Mark(LINEAGE, "n1"), gpuCount=2)
-    left = state(intents={"a": Intent("a", "a", 1, "create", "n1")})
+    left = state(intents={"a": Intent("a", "a", 1, Action.CREATE, "n1")})
     result, recorder = run([desired("a")], api, left)
     assert api.delete_calls == [ours]
     assert recorder.state.entries["a"].model_id == live_ids(api)["a"] != ours
@@ -176,7 +176,7 @@ def test_open_intent_on_an_unchanged_entry_plans_as_a_lookup_not_a_replace():
     model = desired("a")
     _, first = run([model], api)
     entry = first.state.entries["a"]
-    left = replace(first.state, intents={"a": Intent("a", "a", 1, "replace", "n2")})
+    left = replace(first.state, intents={"a": Intent("a", "a", 1, Action.REPLACE, "n2")})
     plan = make_plan([model], left, prune=False)
     (change,) = plan.changes
     assert change.action is Action.NOOP and change.resume
@@ -194,7 +194,7 @@ def test_open_intent_on_an_unchanged_entry_whose_model_is_gone_deploys_again():
     model = desired("a")
     _, first = run([model], api)
     api.delete_model(USER, first.state.entries["a"].model_id)  # the interrupted replace's delete
-    left = replace(first.state, intents={"a": Intent("a", "a", 1, "replace", "n2")})
+    left = replace(first.state, intents={"a": Intent("a", "a", 1, Action.REPLACE, "n2")})
     result, after = run([model], api, left)
     assert [o.result for o in result.outcomes] == [Outcome.REPLACED]
     assert after.state.entries["a"].model_id == live_ids(api)["a"]

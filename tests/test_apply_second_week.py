@@ -86,7 +86,7 @@ def test_a_refused_replace_forgets_the_deleted_model_so_the_next_plan_creates() 
 
 def test_a_recorded_entry_with_a_reverted_manifest_and_an_open_intent_is_a_lookup() -> None:
     entry = recorded(desired("a"), "m-1")
-    left = state(entry, intents={"a": Intent("a", "a", 1, "replace", "n1")})
+    left = state(entry, intents={"a": Intent("a", "a", 1, Action.REPLACE, "n1")})
     plan = make_plan([desired("a")], left, prune=False)
     assert not plan.has_api_calls and plan.destructive == () and len(plan.lookups) == 1
 

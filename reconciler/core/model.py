@@ -159,7 +159,7 @@ class Intent:
     name: str
     model_name: str
     attempt: int
-    action: str  # "create" | "replace"
+    action: Action  # CREATE or REPLACE
     nonce: str | None = None
 
 

@@ -114,7 +114,7 @@ def test_fields_the_api_never_returns_are_not_compared() -> None:
 
 def test_names_known_to_manifests_state_or_intents_are_not_unmanaged() -> None:
     planned = desired("planned")  # in the manifests, not applied yet
-    intents = {"half": Intent("half", "half", 1, "create")}
+    intents = {"half": Intent("half", "half", 1, Action.CREATE)}
     world = [live(), live("m-2", "planned"), live("m-3", "half")]
     assert detect_drift([LLAMA, planned], state(ENTRY, intents=intents), world) == ()
 

@@ -105,6 +105,6 @@ def test_secret_added_or_removed_is_replace(added):
 
 def test_open_intent_marks_resume():
     model = desired("a")
-    intent = Intent("a", "a", 1, "create")
+    intent = Intent("a", "a", 1, Action.CREATE)
     plan = make_plan([model], state(intents={"a": intent}), prune=False)
     assert plan.changes[0].action is Action.CREATE and plan.changes[0].resume

@@ -78,7 +78,10 @@ def test_document_is_byte_stable_and_holds_references_not_values() -> None:
             lambda s, e: replace(s, entries={**s.entries, "kept": replace(e, model_id="m-other")}),
             ("kept",),
         ),
-        (lambda s, e: replace(s, intents={"new": Intent("new", "new", 1, "create")}), ("new",)),
+        (
+            lambda s, e: replace(s, intents={"new": Intent("new", "new", 1, Action.CREATE)}),
+            ("new",),
+        ),
     ],
     ids=[
         "same",
