@@ -445,7 +445,7 @@ def _log_pass(report: PassReport, duration: float) -> None:
             "corrected": item.corrected,
         }
         if item.reason:
-            fields["reason"] = item.reason
+            fields["reason"] = item.reason_text
         if item.drift.logs:
             fields["logs"] = " | ".join(item.drift.logs)
         log.warning(

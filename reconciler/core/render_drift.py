@@ -95,7 +95,7 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
     if drift.status is not None:
         out["status"] = drift.status
     if item.reason is not None:
-        out["reason"] = item.reason
+        out["reason"] = item.reason_text
     if drift.kind is DriftKind.FAILED:
         out["logs"] = list(drift.logs)  # the deployment's latest lines, oldest first
     return out
@@ -172,7 +172,7 @@ def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, s
         if outcome is not None and outcome.model_id:
             correction += f" (model {outcome.model_id})"
     else:
-        correction = f"not corrected: {item.reason}" if item.reason else "not corrected"
+        correction = f"not corrected: {item.reason_text}" if item.reason else "not corrected"
     return (drift.name, drift.kind.value, fields, correction)
 
 

@@ -7,14 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.core.correct import (
-    REASON_DETECT_ONLY,
-    REASON_NOT_IN_MANIFESTS,
-    REASON_SELF_HEAL_OFF,
-    REASON_UNMANAGED,
-    correction_plan,
-    judge_corrections,
-)
+from reconciler.core.correct import NotCorrected, correction_plan, judge_corrections
 from reconciler.core.drift import Drift, detect_drift, is_failed_status
 from reconciler.core.model import (
     STATUS_DELETED,
@@ -277,22 +270,58 @@ def _result(result: Outcome, reason: str | None = None) -> ApplyResult:
     return ApplyResult((EntryOutcome("llama", Action.REPLACE, result, "m-2", reason=reason),))
 
 
+NOT_RUN = NotCorrected.NOT_RUN.value
+
+
 @pytest.mark.parametrize(
     ("model", "kind", "result", "detect_only", "expected"),
     [
-        (LLAMA, DriftKind.MISSING, _result(Outcome.REPLACED), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result(Outcome.ADOPTED), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result(Outcome.FAILED, "boom"), False, (False, "boom")),
-        (LLAMA, DriftKind.MISSING, None, True, (False, REASON_DETECT_ONLY)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.REPLACED), False, (True, None, None)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.ADOPTED), False, (True, None, None)),
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            _result(Outcome.FAILED, "boom"),
+            False,
+            (False, NotCorrected.FAILED, "boom"),
+        ),
+        # Failed without a word of why: said as not run, never as an empty reason.
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            _result(Outcome.NOT_STARTED),
+            False,
+            (False, NotCorrected.NOT_RUN, NOT_RUN),
+        ),
+        (LLAMA, DriftKind.MISSING, None, False, (False, NotCorrected.NOT_RUN, NOT_RUN)),
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            None,
+            True,
+            (False, NotCorrected.DETECT_ONLY, "--detect-only: nothing is changed"),
+        ),
         (
             replace(LLAMA, policy=ReconcilePolicy(self_heal=False)),
             DriftKind.CHANGED,
             None,
             False,
-            (False, REASON_SELF_HEAL_OFF),
+            (False, NotCorrected.SELF_HEAL_OFF, "selfHeal is off"),
         ),
-        (None, DriftKind.MISSING, None, False, (False, REASON_NOT_IN_MANIFESTS)),
-        (LLAMA, DriftKind.UNMANAGED, _result(Outcome.REPLACED), False, (False, REASON_UNMANAGED)),
+        (
+            None,
+            DriftKind.MISSING,
+            None,
+            False,
+            (False, NotCorrected.NOT_IN_MANIFESTS, NotCorrected.NOT_IN_MANIFESTS.value),
+        ),
+        (
+            LLAMA,
+            DriftKind.UNMANAGED,
+            _result(Outcome.REPLACED),
+            False,
+            (False, NotCorrected.UNMANAGED, "unmanaged models are reported, never deleted"),
+        ),
     ],
 )
 def test_judge_corrections(
@@ -300,10 +329,10 @@ def test_judge_corrections(
     kind: DriftKind,
     result: ApplyResult | None,
     detect_only: bool,
-    expected: tuple[bool, str | None],
+    expected: tuple[bool, NotCorrected | None, str | None],
 ) -> None:
     models = [model] if model is not None else []
     item = _drift("llama", kind, "(missing)")
     plan = correction_plan(_plan(*models), [item], models)
     (judged,) = judge_corrections([item], plan, result, desired=models, detect_only=detect_only)
-    assert (judged.corrected, judged.reason) == expected
+    assert (judged.corrected, judged.reason, judged.reason_text) == expected
