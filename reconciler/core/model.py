@@ -295,12 +295,17 @@ class Plan:
     left_out: tuple[str, ...] = ()
     unmanaged: tuple[tuple[str, str], ...] = ()
 
-    def summary(self) -> dict[str, int]:
-        counts = {action.value: 0 for action in Action}
+    def counts(self) -> dict[Action, int]:
+        """Changes per action, every action present; a delete kept without --prune not counted."""
+        counts = dict.fromkeys(Action, 0)
         for change in self.changes:
             if not change.skipped:
-                counts[change.action.value] += 1
+                counts[change.action] += 1
         return counts
+
+    def summary(self) -> dict[str, int]:
+        """The counts keyed by each action's word: `summary` in plan JSON."""
+        return {action.value: count for action, count in self.counts().items()}
 
     @property
     def excluded(self) -> int:

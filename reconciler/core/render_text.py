@@ -103,11 +103,11 @@ def _assumed_note(plan: Plan) -> list[str]:
 
 
 def summary_line(plan: Plan) -> str:
-    counts = plan.summary()
+    counts = plan.counts()
     skipped = sum(1 for change in plan.changes if change.skipped)
     text = (
-        f"Plan: {counts['create']} to create, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete, {counts['noop']} unchanged"
+        f"Plan: {counts[Action.CREATE]} to create, {counts[Action.REPLACE]} to replace, "
+        f"{counts[Action.DELETE]} to delete, {counts[Action.NOOP]} unchanged"
     )
     if skipped:
         text += f", {skipped} removed but kept (no --prune)"
