@@ -17,7 +17,15 @@ from reconciler.core.errors import (
     ApiTimeoutError,
     CircuitOpenError,
 )
-from reconciler.core.model import Action, DeployRequest, Intent, RecordedEntry, SecretRef, State
+from reconciler.core.model import (
+    Action,
+    DeployRequest,
+    Intent,
+    RecordedEntry,
+    SecretRef,
+    SecretSource,
+    State,
+)
 from reconciler.core.outcome import Outcome
 from reconciler.core.ownership import Mark
 from reconciler.core.plan import make_plan
@@ -252,7 +260,7 @@ def test_stop_before_start_runs_nothing():
 
 def test_secrets_are_sent_and_fingerprinted_not_stored():
     api = FakeApi()
-    model = desired("a", secrets=(SecretRef("hfToken", "fromEnv", "HF_TOKEN"),))
+    model = desired("a", secrets=(SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN"),))
     _, recorder = run([model], api, secrets={"a": {"hfToken": "hf_super_secret"}})
     assert api.deploy_calls[0].body()["hfToken"] == "hf_super_secret"
     entry = recorder.state.entries["a"]

@@ -10,7 +10,7 @@ import pytest
 
 from reconciler.apply import UserIds, settle_orphan_intents
 from reconciler.core.errors import ApiServerError, ApiTimeoutError
-from reconciler.core.model import Action, DeployRequest, Intent, SecretRef
+from reconciler.core.model import Action, DeployRequest, Intent, SecretRef, SecretSource
 from reconciler.core.outcome import Outcome
 from reconciler.core.ownership import Mark
 from reconciler.core.plan import make_plan
@@ -22,7 +22,7 @@ from tests.support.fake_api import USER, FakeApi
 from tests.test_apply import MemoryRecorder, live_ids, run
 
 LINEAGE = state().lineage
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def by_hand(api: FakeApi, name: str, *, mark: Mark | None = None, **spec: object) -> str:

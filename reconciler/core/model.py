@@ -50,6 +50,13 @@ class Issue:
         return f"{self.location}: {self.message} (at {self.json_path})"
 
 
+class SecretSource(enum.Enum):
+    """Where a secret's value is read: the value is the manifest's key (`{fromEnv: NAME}`)."""
+
+    FROM_ENV = "fromEnv"
+    FROM_FILE = "fromFile"
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRef:
     """A reference to a secret: `{fromEnv: NAME}` or `{fromFile: PATH}`.
@@ -59,15 +66,15 @@ class SecretRef:
     """
 
     field: str
-    source: str  # "fromEnv" | "fromFile"
+    source: SecretSource
     target: str
     base_dir: str = "."
 
     def as_manifest(self) -> dict[str, str]:
-        return {self.source: self.target}
+        return {self.source.value: self.target}
 
     def describe(self) -> str:
-        return f"{self.source} {self.target}"
+        return f"{self.source.value} {self.target}"
 
 
 class ReplaceStrategy(enum.Enum):

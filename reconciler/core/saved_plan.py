@@ -24,6 +24,7 @@ from reconciler.core.model import (
     ReconcilePolicy,
     ReplaceStrategy,
     SecretRef,
+    SecretSource,
     State,
 )
 from reconciler.core.record import entry_from_json, entry_to_json
@@ -222,7 +223,7 @@ def _desired_to_json(model: DesiredModel) -> dict[str, Any]:
         "spec": dict(model.spec),
         "specDigest": model.digest,
         "secrets": [
-            {"field": r.field, "source": r.source, "target": r.target, "baseDir": r.base_dir}
+            {"field": r.field, "source": r.source.value, "target": r.target, "baseDir": r.base_dir}
             for r in model.secrets
         ],
         "labels": dict(sorted(model.labels.items())),
@@ -246,7 +247,9 @@ def _desired_from_json(raw: Mapping[str, Any]) -> DesiredModel:
         spec=dict(raw["spec"]),
         digest=str(raw["specDigest"]),
         secrets=tuple(
-            SecretRef(str(s["field"]), str(s["source"]), str(s["target"]), str(s["baseDir"]))
+            SecretRef(
+                str(s["field"]), SecretSource(s["source"]), str(s["target"]), str(s["baseDir"])
+            )
             for s in raw["secrets"]
         ),
         labels={str(k): str(v) for k, v in raw["labels"].items()},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.core.model import Action, Intent, SecretRef
+from reconciler.core.model import Action, Intent, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.render_json import dumps, plan_to_json
 from reconciler.core.render_text import render_plan
@@ -10,7 +10,7 @@ from reconciler.core.spec import fingerprint_secret
 from tests.support.builders import SALT, desired, recorded, state
 from tests.support.golden import assert_golden
 
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def sample_plan():

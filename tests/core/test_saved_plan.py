@@ -9,12 +9,12 @@ import pytest
 
 from reconciler.core import record, saved_plan
 from reconciler.core.errors import PlanFileError
-from reconciler.core.model import Action, ActionReason, DriftKind, Intent, SecretRef
+from reconciler.core.model import Action, ActionReason, DriftKind, Intent, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.saved_plan import SavedPlan
 from tests.support import builders
 
-HF = SecretRef("hfToken", "fromFile", "hf.txt", base_dir="/repo/manifests")
+HF = SecretRef("hfToken", SecretSource.FROM_FILE, "hf.txt", base_dir="/repo/manifests")
 DIGEST = "sha256:" + "0" * 64
 
 

@@ -19,6 +19,7 @@ from reconciler.core.model import (
     Plan,
     ReconcilePolicy,
     SecretRef,
+    SecretSource,
 )
 from reconciler.core.plan import make_plan, unknown_names
 from reconciler.core.record import JournalRecord
@@ -162,7 +163,7 @@ def test_kept_entries_are_not_followed_by_no_changes() -> None:
 
 
 def test_plan_json_carries_the_desired_spec_with_secret_references_only() -> None:
-    ref = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+    ref = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
     model = desired("llama", secrets=(ref,), gpuCount=2)
     doc = plan_to_json(make_plan([model], state(ENTRY), prune=False))
     (change,) = doc["changes"]
