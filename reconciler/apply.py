@@ -46,7 +46,7 @@ from reconciler.core.model import (
     RecordedSecret,
     State,
 )
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.ownership import Mark, Ownership, foreign_message, judge
 from reconciler.core.ports import ModelsApi
 from reconciler.core.spec import fingerprint_secret, live_differences, spec_digest
@@ -165,7 +165,7 @@ def apply_plan(
     )
     outcomes.update((outcome.name, outcome) for outcome in done)
     for name in shared.intents.journaled():
-        if outcomes[name].result == "not-started":
+        if outcomes[name].result is Outcome.NOT_STARTED:
             context.recorder.close_intent(name)  # journaled ahead, never sent: nothing to find
     context.recorder.flush()  # every returned ID on disk before anything reports it
     if options.wait and not context.stop.is_set():
@@ -225,9 +225,9 @@ def quiet_result(plan: Plan) -> ApplyResult:
 def quiet_outcome(change: Change) -> EntryOutcome:
     if change.skipped:
         return EntryOutcome(
-            change.name, change.action, "skipped", change.model_id, None, change.reason
+            change.name, change.action, Outcome.SKIPPED, change.model_id, None, change.reason_text
         )
-    return EntryOutcome(change.name, change.action, "unchanged", change.model_id)
+    return EntryOutcome(change.name, change.action, Outcome.UNCHANGED, change.model_id)
 
 
 def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryOutcome:
@@ -235,7 +235,7 @@ def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryO
         return EntryOutcome(
             change.name,
             change.action,
-            "not-started",
+            Outcome.NOT_STARTED,
             change.model_id,
             reason="the run was stopped before this entry started",
         )
@@ -262,13 +262,18 @@ def _run_change(change: Change, context: ApplyContext, shared: Shared) -> EntryO
             "report it); the other entries went on, run apply again for this one",
         )
         log.debug("entry %s failed on an unexpected error", change.name, exc_info=True)
-    context.progress(change.name, outcome.result)
+    context.progress(change.name, outcome.result.value)
     return outcome
 
 
 def _failed(change: Change, reason: str, request_id: str | None = None) -> EntryOutcome:
     return EntryOutcome(
-        change.name, change.action, "failed", change.model_id, reason=reason, request_id=request_id
+        change.name,
+        change.action,
+        Outcome.FAILED,
+        change.model_id,
+        reason=reason,
+        request_id=request_id,
     )
 
 
@@ -277,7 +282,7 @@ def _delete(change: Change, context: ApplyContext) -> EntryOutcome:
     user = change.recorded.user_id or context.users.default()
     context.api.delete_model(user, change.recorded.model_id)
     context.recorder.forget(change.name)
-    return EntryOutcome(change.name, change.action, "deleted", change.recorded.model_id)
+    return EntryOutcome(change.name, change.action, Outcome.DELETED, change.recorded.model_id)
 
 
 def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> EntryOutcome:
@@ -323,8 +328,8 @@ def _deploy_entry(change: Change, context: ApplyContext, shared: Shared) -> Entr
     # or found by name holding another run's mark of this state: adopted, never "created".
     adopted = owner is Ownership.THIS_STATE
     _record_entry(desired, live, user, context, assumed=adopted)
-    deployed = "replaced" if change.recorded is not None else "created"
-    result = "adopted" if adopted else deployed
+    deployed = Outcome.REPLACED if change.recorded is not None else Outcome.CREATED
+    result = Outcome.ADOPTED if adopted else deployed
     return EntryOutcome(
         change.name,
         change.action,
@@ -353,7 +358,7 @@ def _resume(
         # The manifest is what is recorded: nothing to do but close the intent.
         context.recorder.record_entry(recorded)
         return EntryOutcome(
-            change.name, Action.NOOP, "unchanged", recorded.model_id, recorded.status
+            change.name, Action.NOOP, Outcome.UNCHANGED, recorded.model_id, recorded.status
         )
     if live is None:
         return None
@@ -371,7 +376,7 @@ def _resume(
     return EntryOutcome(
         change.name,
         change.action,
-        "adopted",
+        Outcome.ADOPTED,
         live.model_id,
         live.status,
         reason="found by name after an interrupted apply",
@@ -495,7 +500,7 @@ def _wait_until_up(
     pending = {
         name: outcome
         for name, outcome in outcomes.items()
-        if outcome.result in ("created", "replaced", "adopted") and outcome.status != STATUS_UP
+        if outcome.result.deployed and outcome.status != STATUS_UP
     }
     started = clock()
     deadline = started + options.wait_timeout
@@ -518,7 +523,7 @@ def _wait_until_up(
         except ApiError as exc:
             for name, outcome in pending.items():
                 outcomes[name] = replace(
-                    outcome, result="failed", reason=f"deployed, but waiting failed: {exc}"
+                    outcome, result=Outcome.FAILED, reason=f"deployed, but waiting failed: {exc}"
                 )
             return outcomes
         for name, outcome in list(pending.items()):
@@ -537,7 +542,7 @@ def _wait_until_up(
                 # Remembered: the next plan replaces it, so a re-run CI job is not green.
                 context.recorder.record_failure(name, reason)
                 outcomes[name] = replace(
-                    outcome, result="failed", status=live.status, reason=reason
+                    outcome, result=Outcome.FAILED, status=live.status, reason=reason
                 )
                 del pending[name]
         if not pending:
@@ -549,7 +554,7 @@ def _wait_until_up(
                     _events(seen) if seen else ""
                 )
                 context.recorder.record_failure(name, reason)
-                outcomes[name] = replace(outcome, result="failed", reason=reason)
+                outcomes[name] = replace(outcome, result=Outcome.FAILED, reason=reason)
             return outcomes
         sleep(interval)
         interval = min(interval * 1.5, options.max_poll_interval)

@@ -87,7 +87,7 @@ class IntentsAhead:
         attempt = self._attempts.get(change.name, 0) + 1
         # A resumed no-op that finds nothing live deploys again: it replaces the recorded entry.
         action = Action.REPLACE if change.recorded is not None else Action.CREATE
-        return Intent(change.name, change.name, attempt, action.value, self._new_nonce())
+        return Intent(change.name, change.name, attempt, action, self._new_nonce())
 
 
 class ListedByName:

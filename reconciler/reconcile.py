@@ -23,9 +23,9 @@ from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file
 from reconciler.apply import ApplyOptions
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
+from reconciler.core.drift import Drift, detect_drift, live_statuses
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.model import DesiredModel, LiveModel, Plan, State
+from reconciler.core.model import DesiredModel, DriftKind, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
 from reconciler.core.pass_report import PassReport
 from reconciler.core.ports import ModelsApi
@@ -425,7 +425,7 @@ def _log_pass(report: PassReport, duration: float) -> None:
             "corrected": item.corrected,
         }
         if item.reason:
-            fields["reason"] = item.reason
+            fields["reason"] = item.reason_text
         if item.drift.logs:
             fields["logs"] = " | ".join(item.drift.logs)
         log.warning(
@@ -438,13 +438,15 @@ def _log_pass(report: PassReport, duration: float) -> None:
         fields = {
             **base,
             "name": outcome.name,
-            "result": outcome.result,
+            "result": outcome.result.value,
             "modelId": outcome.model_id,
         }
         level = logging.ERROR if outcome.failed else logging.INFO
         if outcome.failed and outcome.reason:
             fields["error"] = outcome.reason
-        log.log(level, "correction %s: %s", outcome.result, outcome.name, extra={"fields": fields})
+        log.log(
+            level, "correction %s: %s", outcome.result.value, outcome.name, extra={"fields": fields}
+        )
     log.info(
         "pass %d finished: %s",
         report.number,

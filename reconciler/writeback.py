@@ -14,12 +14,12 @@ from pathlib import Path
 from reconciler.adapters import state_file, state_location
 from reconciler.adapters.git_repo import GitRepo, PushOutcome
 from reconciler.core.errors import GitError, UsageError
-from reconciler.core.outcome import ApplyResult
+from reconciler.core.outcome import ApplyResult, Outcome
 
 SKIP_CI = "[skip ci]"
 DEFAULT_PREFIX = "tensormesh:"
 # The results that changed what the state records, in the order the subject lists them.
-_CHANGED = ("created", "replaced", "adopted", "deleted", "failed")
+_CHANGED = (Outcome.CREATED, Outcome.REPLACED, Outcome.ADOPTED, Outcome.DELETED, Outcome.FAILED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +50,7 @@ def commit_message(
     Names and model IDs only: the state and its messages never hold a secret value.
     """
     counts = result.counts()
-    parts = [f"{counts[key]} {key}" for key in _CHANGED if counts.get(key)]
+    parts = [f"{counts[key]} {key.value}" for key in _CHANGED if counts.get(key)]
     subject = f"{prefix.strip()} {verb} {', '.join(parts) or 'state updated'}".strip()
     if result.interrupted:
         subject += " (interrupted)"
@@ -58,12 +58,12 @@ def commit_message(
         # Loop prevention: this commit must not trigger the pipeline that made it.
         subject += f" {SKIP_CI}"
     body = [
-        f"{outcome.result} {outcome.name} model {outcome.model_id}"
+        f"{outcome.result.value} {outcome.name} model {outcome.model_id}"
         for outcome in result.outcomes
         if outcome.result in _CHANGED and outcome.model_id
     ]
     body += [
-        f"{outcome.result} {outcome.name}"
+        f"{outcome.result.value} {outcome.name}"
         for outcome in result.outcomes
         if outcome.result in _CHANGED and not outcome.model_id
     ]

@@ -17,7 +17,16 @@ from reconciler.core.errors import (
     ApiTimeoutError,
     CircuitOpenError,
 )
-from reconciler.core.model import Action, DeployRequest, Intent, RecordedEntry, SecretRef, State
+from reconciler.core.model import (
+    Action,
+    DeployRequest,
+    Intent,
+    RecordedEntry,
+    SecretRef,
+    SecretSource,
+    State,
+)
+from reconciler.core.outcome import Outcome
 from reconciler.core.ownership import Mark
 from reconciler.core.plan import make_plan
 from reconciler.session import UserIds
@@ -118,7 +127,7 @@ def test_replace_deletes_then_deploys_and_records_new_id():
     new_id = second.state.entries["a"].model_id
     assert new_id != old_id and live_ids(api) == {"a": new_id}
     assert second.state.entries["a"].spec["gpuCount"] == 2
-    assert [o.result for o in result.outcomes] == ["replaced"]
+    assert [o.result for o in result.outcomes] == [Outcome.REPLACED]
 
 
 def test_prune_deletes_and_forgets():
@@ -126,7 +135,10 @@ def test_prune_deletes_and_forgets():
     _, first = run([desired("a"), desired("b")], api)
     result, kept = run([desired("a")], api, first.state)
     assert "b" in kept.state.entries and api.delete_calls == []
-    assert {o.name: o.result for o in result.outcomes} == {"a": "unchanged", "b": "skipped"}
+    assert {o.name: o.result for o in result.outcomes} == {
+        "a": Outcome.UNCHANGED,
+        "b": Outcome.SKIPPED,
+    }
     _, pruned = run([desired("a")], api, first.state, prune=True)
     assert "b" not in pruned.state.entries
     assert live_ids(api).keys() == {"a"}
@@ -194,10 +206,10 @@ def test_resume_adopts_model_created_by_interrupted_run():
     api = FakeApi()
     _, first = run([desired("a")], api)
     # Simulate: the entry was never recorded, only its intent (crash after the deploy).
-    crashed = state(intents={"a": Intent("a", "a", 1, "create")})
+    crashed = state(intents={"a": Intent("a", "a", 1, Action.CREATE)})
     result, recorder = run([desired("a")], api, crashed)
     assert len(api.deploy_calls) == 1
-    assert result.outcomes[0].result == "adopted"
+    assert result.outcomes[0].result == Outcome.ADOPTED
     assert recorder.state.entries["a"].model_id == first.state.entries["a"].model_id
 
 
@@ -205,7 +217,7 @@ def test_one_failure_does_not_stop_others():
     api = FakeApi()
     api.script_deploy(ApiServerError("POST /v1/models", status=503), committed=False)
     result, recorder = run([desired("a")] + [desired(f"n{i}") for i in range(5)], api)
-    failed = [o for o in result.outcomes if o.result == "failed"]
+    failed = [o for o in result.outcomes if o.result == Outcome.FAILED]
     assert len(failed) == 1
     assert len(recorder.state.entries) == 5
 
@@ -231,9 +243,9 @@ def test_circuit_open_stops_new_entries():
         make_plan(models, start, prune=False), context, ApplyOptions(concurrency=1, wait=False)
     )
     assert result.interrupted and result.failed
-    assert {o.result for o in result.outcomes} >= {"failed", "not-started"}
+    assert {o.result for o in result.outcomes} >= {Outcome.FAILED, Outcome.NOT_STARTED}
     # Intents journaled ahead for entries never sent are closed: nothing to look up.
-    not_started = {o.name for o in result.outcomes if o.result == "not-started"}
+    not_started = {o.name for o in result.outcomes if o.result == Outcome.NOT_STARTED}
     assert not_started and not not_started & set(recorder.state.intents)
     assert all(("intent", name) in recorder.log for name in not_started)
 
@@ -243,13 +255,13 @@ def test_stop_before_start_runs_nothing():
     stop = threading.Event()
     stop.set()
     result, _ = run([desired("a")], api, stop=stop)
-    assert api.deploy_calls == [] and result.outcomes[0].result == "not-started"
+    assert api.deploy_calls == [] and result.outcomes[0].result == Outcome.NOT_STARTED
     assert result.failed
 
 
 def test_secrets_are_sent_and_fingerprinted_not_stored():
     api = FakeApi()
-    model = desired("a", secrets=(SecretRef("hfToken", "fromEnv", "HF_TOKEN"),))
+    model = desired("a", secrets=(SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN"),))
     _, recorder = run([model], api, secrets={"a": {"hfToken": "hf_super_secret"}})
     assert api.deploy_calls[0].body()["hfToken"] == "hf_super_secret"
     entry = recorder.state.entries["a"]
@@ -301,7 +313,7 @@ def test_noop_plan_makes_no_call():
     model = desired("a")
     result, _ = run([model], api, state(recorded(model, "m1")))
     assert api.deploy_calls == [] and api.whoami_calls == 0
-    assert [o.result for o in result.outcomes] == ["unchanged"] and not result.failed
+    assert [o.result for o in result.outcomes] == [Outcome.UNCHANGED] and not result.failed
     assert Action.NOOP is result.outcomes[0].action
 
 
@@ -311,15 +323,15 @@ def test_entries_left_open_by_a_killed_run_share_one_list_call():
     api = FakeApi()
     models = [desired(f"n{i:02d}") for i in range(12)]
     _, first = run(models[:5], api)  # five were deployed and recorded ...
-    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    intents = {m.name: Intent(m.name, m.name, 1, Action.CREATE) for m in models}
     start = replace(first.state, entries={}, intents=intents)  # ... but only intents survived
     api.list_calls = 0
     result, recorder = run(models, api, start)
     assert api.list_calls == 1
     assert len(api.deploy_calls) == 12  # 5 from the first run, 7 now: none twice
     assert {o.name: o.result for o in result.outcomes} == {
-        **{m.name: "adopted" for m in models[:5]},
-        **{m.name: "created" for m in models[5:]},
+        **{m.name: Outcome.ADOPTED for m in models[:5]},
+        **{m.name: Outcome.CREATED for m in models[5:]},
     }
     assert set(recorder.state.entries) == {m.name for m in models} and not recorder.state.intents
 
@@ -328,7 +340,7 @@ def test_orphan_intents_share_one_list_call():
     api = FakeApi()
     models = [desired(f"o{i}") for i in range(6)]
     _, first = run(models[:3], api)
-    intents = {m.name: Intent(m.name, m.name, 1, "create") for m in models}
+    intents = {m.name: Intent(m.name, m.name, 1, Action.CREATE) for m in models}
     start = replace(first.state, entries={}, intents=intents)
     recorder = MemoryRecorder(start)
     api.list_calls = 0

@@ -12,6 +12,7 @@ from reconciler.core.errors import (
     ApiUnreachableError,
 )
 from reconciler.core.model import Action, Intent, LiveModel
+from reconciler.core.outcome import Outcome
 from reconciler.core.plan import make_plan
 from tests.support.builders import desired, recorded, state
 from tests.support.fake_api import FakeApi
@@ -29,11 +30,11 @@ class FailingApi(FakeApi):
 def test_a_deploy_that_fails_is_remembered_and_the_next_plan_replaces_it() -> None:
     api = FailingApi(ready=False)
     result, recorder = run([desired("a")], api, wait=True)
-    assert result.outcomes[0].result == "failed"
+    assert result.outcomes[0].result == Outcome.FAILED
     entry = recorder.state.entries["a"]
     assert entry.failed is not None and "MODEL_STATUS_FAILED" in entry.failed
     (change,) = make_plan([desired("a")], recorder.state, prune=False).changes
-    assert change.action is Action.REPLACE and "last deploy failed" in (change.reason or "")
+    assert change.action is Action.REPLACE and "last deploy failed" in (change.reason_text or "")
 
 
 def test_a_deploy_not_up_in_time_is_remembered() -> None:
@@ -43,7 +44,7 @@ def test_a_deploy_not_up_in_time_is_remembered() -> None:
     assert recorder.state.entries["a"].failed is not None
     # The replace that follows clears it.
     result, after = run([desired("a")], FakeApi(models=api.models), recorder.state)
-    assert result.outcomes[0].result == "replaced"
+    assert result.outcomes[0].result == Outcome.REPLACED
     assert after.state.entries["a"].failed is None
 
 
@@ -51,7 +52,7 @@ def test_a_400_on_create_closes_the_intent() -> None:
     api = FakeApi()
     api.script_deploy(ApiInvalidError("POST /v1/models", status=400), committed=False)
     result, recorder = run([desired("a")], api)
-    assert result.outcomes[0].result == "failed"
+    assert result.outcomes[0].result == Outcome.FAILED
     assert recorder.state.intents == {} and recorder.state.entries == {}
     assert ("close", "a") in recorder.log
 
@@ -76,7 +77,7 @@ def test_a_refused_replace_forgets_the_deleted_model_so_the_next_plan_creates() 
     _, first = run([desired("a")], api)
     api.script_deploy(ApiAuthError("POST /v1/models", status=401), committed=False)
     result, recorder = run([desired("a", gpuCount=2)], api, first.state)
-    assert result.outcomes[0].result == "failed"
+    assert result.outcomes[0].result == Outcome.FAILED
     assert "no longer recorded" in (result.outcomes[0].reason or "")
     assert recorder.state.entries == {} and recorder.state.intents == {}
     (change,) = make_plan([desired("a")], recorder.state, prune=False).changes
@@ -85,7 +86,7 @@ def test_a_refused_replace_forgets_the_deleted_model_so_the_next_plan_creates() 
 
 def test_a_recorded_entry_with_a_reverted_manifest_and_an_open_intent_is_a_lookup() -> None:
     entry = recorded(desired("a"), "m-1")
-    left = state(entry, intents={"a": Intent("a", "a", 1, "replace", "n1")})
+    left = state(entry, intents={"a": Intent("a", "a", 1, Action.REPLACE, "n1")})
     plan = make_plan([desired("a")], left, prune=False)
     assert not plan.has_api_calls and plan.destructive == () and len(plan.lookups) == 1
 
@@ -125,7 +126,7 @@ def test_a_heartbeat_at_least_every_60_seconds_while_waiting_for_up() -> None:
     result = apply_plan(
         make_plan([desired("a")], start, prune=False), context, options, sleep=sleep, clock=clock
     )
-    assert result.outcomes[0].result == "failed"  # never UP: the wait gave up at 600 s
+    assert result.outcomes[0].result == Outcome.FAILED  # never UP: the wait gave up at 600 s
     times = [0.0, *(at for at, _ in beats), 600.0]
     assert len(beats) >= 9
     assert max(b - a for a, b in itertools.pairwise(times)) <= 60

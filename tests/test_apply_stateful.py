@@ -25,7 +25,14 @@ from reconciler.apply import (
 from reconciler.core import plan as planning
 from reconciler.core import record
 from reconciler.core.errors import ApiRateLimitedError, ApiServerError
-from reconciler.core.model import DeployRequest, DesiredModel, LiveModel, SecretRef, State
+from reconciler.core.model import (
+    DeployRequest,
+    DesiredModel,
+    LiveModel,
+    SecretRef,
+    SecretSource,
+    State,
+)
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import fingerprint_secret
 from reconciler.session import UserIds
@@ -35,7 +42,7 @@ from tests.support.fake_api import USER, FakeApi
 
 NAMES = ("m-a", "m-b", "m-c", "m-d", "m-e")
 FAULTS = ("ok", "lost", "refused-503", "rate-limited", "crash-before", "crash-after")
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 class Crash(BaseException):

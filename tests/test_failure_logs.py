@@ -11,6 +11,7 @@ import pytest
 
 from reconciler import pipeline, reconcile
 from reconciler.core.errors import ApiServerError
+from reconciler.core.model import DriftKind
 from reconciler.core.render_drift import pass_to_json, render_pass
 from tests.support.fake_api import FakeApi
 from tests.test_apply import desired, run
@@ -100,7 +101,7 @@ def test_plan_refresh_reads_no_logs(world: World) -> None:
     world.api.logs[deployment] = LINES
     run = pipeline.make_plan_run([str(world.manifests)], world.session(), prune=False)
     plan = reconcile.refresh_plan(run, world.session(), prune=False)
-    assert [change.drift for change in plan.changes] == ["failed"]
+    assert [change.drift for change in plan.changes] == [DriftKind.FAILED]
     assert world.api.logs_calls == []  # a plan shows no logs: none are asked for
 
 

@@ -12,8 +12,8 @@ import pytest
 from reconciler import pipeline, reconcile
 from reconciler.adapters import state_store
 from reconciler.apply import ApplyOptions
-from reconciler.core.drift import DriftKind
-from reconciler.core.model import Action
+from reconciler.core.model import Action, DriftKind
+from reconciler.core.outcome import Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_drift import pass_to_json, render_pass
 from reconciler.session import Session, Settings
@@ -111,7 +111,7 @@ def test_missing_is_redeployed_and_the_new_id_recorded(world: World) -> None:
     assert _kinds(report) == [("llama", "missing")]
     assert report.drift[0].corrected
     (correction,) = report.corrections
-    assert correction.result == "replaced"
+    assert correction.result == Outcome.REPLACED
     live = world.api.live_named("llama")
     assert live is not None and live.model_id != old
     assert world.recorded_id("llama") == live.model_id
@@ -159,7 +159,7 @@ def test_changed_field_is_replaced_with_heal_changed_or_self_heal_true(
     assert (change.action, change.field_names, change.drift) == (
         Action.REPLACE,
         ("gpuCount",),
-        "changed",
+        DriftKind.CHANGED,
     )
     live = world.api.live_named("llama")
     assert live is not None and live.spec["gpuCount"] == 1
@@ -245,7 +245,7 @@ def test_refresh_plan_folds_drift_into_the_plan(world: World) -> None:
     before = world.state_bytes()
     plan = reconcile.refresh_plan(run, world.session(), prune=False)
     (change,) = plan.changes
-    assert (change.action, change.drift) == (Action.REPLACE, "missing")
+    assert (change.action, change.drift) == (Action.REPLACE, DriftKind.MISSING)
     assert world.state_bytes() == before
 
 

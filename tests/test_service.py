@@ -12,9 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from reconciler import service
 from reconciler.adapters.status_server import StatusServer, parse_address
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift
 from reconciler.core.errors import UsageError
-from reconciler.core.model import Plan
+from reconciler.core.model import DriftKind, Plan
 from reconciler.core.money import Money
 from reconciler.core.pass_report import PassReport
 from reconciler.core.spend import Spend

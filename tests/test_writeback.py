@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from reconciler.core.model import Action
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.writeback import commit_message
 
-CREATED = EntryOutcome("a", Action.CREATE, "created", "m1")
-REPLACED = EntryOutcome("b", Action.REPLACE, "replaced", "m2")
-DELETED = EntryOutcome("c", Action.DELETE, "deleted", "m3")
-FAILED = EntryOutcome("d", Action.CREATE, "failed", reason="boom")
-SAME = EntryOutcome("e", Action.NOOP, "unchanged", "m5")
+CREATED = EntryOutcome("a", Action.CREATE, Outcome.CREATED, "m1")
+REPLACED = EntryOutcome("b", Action.REPLACE, Outcome.REPLACED, "m2")
+DELETED = EntryOutcome("c", Action.DELETE, Outcome.DELETED, "m3")
+FAILED = EntryOutcome("d", Action.CREATE, Outcome.FAILED, reason="boom")
+SAME = EntryOutcome("e", Action.NOOP, Outcome.UNCHANGED, "m5")
 
 
 @pytest.mark.parametrize(

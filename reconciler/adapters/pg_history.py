@@ -105,7 +105,7 @@ def _outcomes_of(result: ApplyResult) -> list[dict[str, Any]]:
         row: dict[str, Any] = {
             "name": outcome.name,
             "action": outcome.action.value,
-            "result": outcome.result,
+            "result": outcome.result.value,
         }
         for key, value in (
             ("modelId", outcome.model_id),
@@ -129,7 +129,9 @@ def _outcomes_from(records: Sequence[JournalRecord]) -> list[dict[str, Any]]:
                 "modelId": rec.payload.model_id,
             }
         elif isinstance(rec.payload, Intent):
-            last.setdefault(rec.name, {"name": rec.name, "result": f"intent {rec.payload.action}"})
+            last.setdefault(
+                rec.name, {"name": rec.name, "result": f"intent {rec.payload.action.value}"}
+            )
         elif rec.op == "forget":
             last[rec.name] = {"name": rec.name, "result": "forgotten"}
         elif rec.op == "status" and rec.name in last:

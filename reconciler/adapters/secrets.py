@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.adapters import confined_files
 from reconciler.core.errors import SecretError
-from reconciler.core.model import SECRET_FIELDS, DesiredModel, Issue, SecretRef
+from reconciler.core.model import SECRET_FIELDS, DesiredModel, Issue, SecretRef, SecretSource
 from reconciler.core.spec import fingerprint_secret
 from reconciler.core.validate import ManifestDocument, format_json_path
 
@@ -32,7 +32,7 @@ def _read(ref: SecretRef, env: Mapping[str, str]) -> str | None:
 
 def _read_or_reason(ref: SecretRef, env: Mapping[str, str]) -> tuple[str | None, str]:
     """(value, "") or (None, why not); the reason never holds the value."""
-    if ref.source == "fromEnv":
+    if ref.source is SecretSource.FROM_ENV:
         return env.get(ref.target) or None, ""
     path = os.path.join(ref.base_dir, ref.target)
     root = confined_files.config_root(ref.base_dir)
@@ -47,7 +47,7 @@ def _read_or_reason(ref: SecretRef, env: Mapping[str, str]) -> tuple[str | None,
 
 
 def _problem(name: str, ref: SecretRef, reason: str) -> str:
-    if ref.source == "fromEnv":
+    if ref.source is SecretSource.FROM_ENV:
         return f"{name}: {ref.field} needs environment variable {ref.target}, which is not set"
     path = Path(ref.base_dir, ref.target)
     return f"{name}: {ref.field} needs file {path}, {reason}"
@@ -94,7 +94,7 @@ def unresolved(models: Sequence[DesiredModel], env: Mapping[str, str]) -> list[s
             if value is None:
                 fix = (
                     f"unless {ref.target} is set"
-                    if ref.source == "fromEnv"
+                    if ref.source is SecretSource.FROM_ENV
                     else f"unless {Path(ref.base_dir, ref.target)} can be read"
                 )
                 problem = _problem(model.name, ref, reason)

@@ -4,31 +4,47 @@ afterwards which drift was corrected. Pure: never calls the API, never reads fil
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, DesiredModel, FieldChange, Plan
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DesiredModel, DriftKind, FieldChange, Plan
 from reconciler.core.outcome import ApplyResult, EntryOutcome
 
-REASON_UNMANAGED = "unmanaged models are reported, never deleted"
-REASON_SELF_HEAL_OFF = "selfHeal is off"
-REASON_CHANGED_REPORTED = (
-    "changed out of band: reported, not replaced (selfHeal: true on the entry or "
-    "--heal-changed replaces it)"
-)
-REASON_DETECT_ONLY = "--detect-only: nothing is changed"
-REASON_NOT_IN_MANIFESTS = "removed from the manifests: reconcile does not redeploy it"
-REASON_NOT_RUN = "the pass stopped before this entry was corrected"
+
+class NotCorrected(enum.Enum):
+    """Why a pass left a drift uncorrected; the value is the text reports show."""
+
+    UNMANAGED = "unmanaged models are reported, never deleted"
+    NOT_IN_MANIFESTS = "removed from the manifests: reconcile does not redeploy it"
+    SELF_HEAL_OFF = "selfHeal is off"
+    CHANGED_REPORTED = (
+        "changed out of band: reported, not replaced (selfHeal: true on the entry or "
+        "--heal-changed replaces it)"
+    )
+    DETECT_ONLY = "--detect-only: nothing is changed"
+    NOT_RUN = "the pass stopped before this entry was corrected"
+    FAILED = "the correction failed"  # shown as the apply's own failure reason
 
 
 @dataclass(frozen=True, slots=True)
 class DriftOutcome:
-    """One drift and whether this pass corrected it (and if not, why)."""
+    """One drift and whether this pass corrected it (and if not, why).
+
+    `error`: for NotCorrected.FAILED, why the apply failed (free text from the API).
+    """
 
     drift: Drift
     corrected: bool
-    reason: str | None = None
+    reason: NotCorrected | None = None
+    error: str | None = None
+
+    @property
+    def reason_text(self) -> str | None:
+        if self.reason is NotCorrected.FAILED and self.error is not None:
+            return self.error
+        return None if self.reason is None else self.reason.value
 
 
 def correction_plan(
@@ -52,7 +68,7 @@ def correction_plan(
     for change in plan.changes:
         item = by_name.get(change.name)
         if item is not None:
-            change = replace(change, drift=item.kind.value)
+            change = replace(change, drift=item.kind)
             policy = policies.get(change.name)
             changed = item.kind is DriftKind.CHANGED
             if change.action is Action.NOOP and policy is not None:
@@ -112,15 +128,15 @@ def judge_corrections(
     for item in drift:
         policy = policies.get(item.name)
         if item.kind is DriftKind.UNMANAGED:
-            judged.append(DriftOutcome(item, False, REASON_UNMANAGED))
+            judged.append(DriftOutcome(item, False, NotCorrected.UNMANAGED))
         elif policy is None:
-            judged.append(DriftOutcome(item, False, REASON_NOT_IN_MANIFESTS))
+            judged.append(DriftOutcome(item, False, NotCorrected.NOT_IN_MANIFESTS))
         elif policy.self_heal is False:
-            judged.append(DriftOutcome(item, False, REASON_SELF_HEAL_OFF))
+            judged.append(DriftOutcome(item, False, NotCorrected.SELF_HEAL_OFF))
         elif not policy.heals(changed=item.kind is DriftKind.CHANGED, heal_changed=heal_changed):
-            judged.append(DriftOutcome(item, False, REASON_CHANGED_REPORTED))
+            judged.append(DriftOutcome(item, False, NotCorrected.CHANGED_REPORTED))
         elif detect_only:
-            judged.append(DriftOutcome(item, False, REASON_DETECT_ONLY))
+            judged.append(DriftOutcome(item, False, NotCorrected.DETECT_ONLY))
         else:
             judged.append(_judge(item, changes.get(item.name), outcomes.get(item.name)))
     return tuple(judged)
@@ -129,7 +145,9 @@ def judge_corrections(
 def _judge(item: Drift, change: Change | None, outcome: EntryOutcome | None) -> DriftOutcome:
     # No outcome: the pass failed or was stopped before it carried this entry out.
     if change is None or not change.makes_api_call or outcome is None:
-        return DriftOutcome(item, False, REASON_NOT_RUN)
+        return DriftOutcome(item, False, NotCorrected.NOT_RUN)
     if outcome.failed:
-        return DriftOutcome(item, False, outcome.reason or REASON_NOT_RUN)
+        if not outcome.reason:
+            return DriftOutcome(item, False, NotCorrected.NOT_RUN)
+        return DriftOutcome(item, False, NotCorrected.FAILED, outcome.reason)
     return DriftOutcome(item, True)

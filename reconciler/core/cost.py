@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.core.errors import ReconcilerError
-from reconciler.core.model import Action, Change, Plan
+from reconciler.core.model import Action, Change, DriftKind, Plan
 from reconciler.core.money import Money
 from reconciler.core.pricing import PriceList, Rate
 
 HOURS_PER_MONTH = 730
 # Drift kinds whose model no longer runs: recreating it adds its whole cost.
-_GONE = ("missing", "failed")
+_GONE = (DriftKind.MISSING, DriftKind.FAILED)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from reconciler.core.model import (
     Location,
     ReconcilePolicy,
     SecretRef,
+    SecretSource,
 )
 from reconciler.core.spec import canonical_json, normalize_spec, spec_digest
 
@@ -48,7 +49,9 @@ def read_secret_refs(spec: Mapping[str, Any], *, base_dir: str) -> tuple[SecretR
         value = spec.get(field)
         if isinstance(value, Mapping) and len(value) == 1:
             ((source, target),) = value.items()
-            refs.append(SecretRef(field=field, source=source, target=target, base_dir=base_dir))
+            # The spec was checked, so the key is fromEnv or fromFile.
+            ref = SecretRef(field, SecretSource(source), target, base_dir=base_dir)
+            refs.append(ref)
     return tuple(refs)
 
 
@@ -64,7 +67,7 @@ def manifests_digest(desired: Sequence[DesiredModel]) -> str:
                 "name": model.name,
                 "digest": model.spec_digest,
                 "secrets": [
-                    [ref.field, ref.source, ref.target, ref.base_dir] for ref in model.secrets
+                    [ref.field, ref.source.value, ref.target, ref.base_dir] for ref in model.secrets
                 ],
                 "labels": dict(model.labels),
                 "selfHeal": model.policy.self_heal,

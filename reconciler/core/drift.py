@@ -6,20 +6,12 @@ what to correct (that is core/correct.py).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
+from reconciler.core.model import DesiredModel, DriftKind, LiveModel, RecordedEntry, State
 from reconciler.core.spec import live_differences, live_view
-
-
-class DriftKind(enum.Enum):
-    MISSING = "missing"  # recorded, but gone or deleted live
-    FAILED = "failed"  # live in a failed or unknown terminal state
-    CHANGED = "changed"  # live fields differ from the recorded spec
-    UNMANAGED = "unmanaged"  # live under a name nobody manages; never deleted
 
 
 @dataclass(frozen=True, slots=True)

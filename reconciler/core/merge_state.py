@@ -205,6 +205,6 @@ def _merge_intent(
         # still unknown, so it stays open (the next apply looks the model up by name).
         return ours or theirs, None
     return None, (
-        f"both sides have an open {ours.action} of it (attempts {ours.attempt} and "
+        f"both sides have an open {ours.action.value} of it (attempts {ours.attempt} and "
         f"{theirs.attempt}); keep one side, then run plan: it looks the model up by name"
     )

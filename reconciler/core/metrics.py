@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from reconciler.core.drift import DriftKind
+from reconciler.core.model import DriftKind
 from reconciler.core.money import format_amount
 from reconciler.core.pass_report import PassReport
 
@@ -84,7 +84,7 @@ def _spend(report: PassReport) -> dict[str, str]:
 def _corrections(report: PassReport) -> dict[str, int]:
     counts: dict[str, int] = {}
     for outcome in report.corrections:
-        counts[outcome.result] = counts.get(outcome.result, 0) + 1
+        counts[outcome.result.value] = counts.get(outcome.result.value, 0) + 1
     return counts
 
 

@@ -50,6 +50,13 @@ class Issue:
         return f"{self.location}: {self.message} (at {self.json_path})"
 
 
+class SecretSource(enum.Enum):
+    """Where a secret's value is read: the value is the manifest's key (`{fromEnv: NAME}`)."""
+
+    FROM_ENV = "fromEnv"
+    FROM_FILE = "fromFile"
+
+
 @dataclass(frozen=True, slots=True)
 class SecretRef:
     """A reference to a secret: `{fromEnv: NAME}` or `{fromFile: PATH}`.
@@ -59,15 +66,15 @@ class SecretRef:
     """
 
     field: str
-    source: str  # "fromEnv" | "fromFile"
+    source: SecretSource
     target: str
     base_dir: str = "."
 
     def as_manifest(self) -> dict[str, str]:
-        return {self.source: self.target}
+        return {self.source.value: self.target}
 
     def describe(self) -> str:
-        return f"{self.source} {self.target}"
+        return f"{self.source.value} {self.target}"
 
 
 class ReplaceStrategy(enum.Enum):
@@ -159,7 +166,7 @@ class Intent:
     name: str
     model_name: str
     attempt: int
-    action: str  # "create" | "replace"
+    action: Action  # CREATE or REPLACE
     nonce: str | None = None
 
 
@@ -178,6 +185,15 @@ class State:
     revision: str | None = None
 
 
+class DriftKind(enum.Enum):
+    """What core/drift.py found live; a Change carries it when the drift shaped the plan."""
+
+    MISSING = "missing"  # recorded, but gone or deleted live
+    FAILED = "failed"  # live in a failed or unknown terminal state
+    CHANGED = "changed"  # live fields differ from the recorded spec
+    UNMANAGED = "unmanaged"  # live under a name nobody manages; never deleted
+
+
 class Action(enum.Enum):
     CREATE = "create"
     REPLACE = "replace"
@@ -190,6 +206,18 @@ class Action(enum.Enum):
 
 
 _SYMBOLS = {Action.CREATE: "+", Action.REPLACE: "-/+", Action.DELETE: "-", Action.NOOP: " "}
+
+
+class ActionReason(enum.Enum):
+    """Why a change is not simply what the manifests ask (Terraform's ActionReason).
+
+    The value is the text plans show (`reason` in plan JSON); drift and an interrupted
+    deploy are a Change's own fields (`drift`, `resume`), not reasons.
+    """
+
+    PRUNE_NOT_GIVEN = "removed from the manifests; kept because --prune was not given"
+    TAINTED = "last deploy failed"  # replaced although unchanged; shown with what failed
+    REPLACE_BY_REQUEST = "forced by --replace"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,16 +240,30 @@ class Change:
     action: Action
     model_id: str | None = None
     fields: tuple[FieldChange, ...] = ()
-    skipped: bool = False
-    reason: str | None = None
+    reason: ActionReason | None = None
     desired: DesiredModel | None = None
     recorded: RecordedEntry | None = None
     resume: bool = False  # an interrupted deploy: look up by name before deploying
-    drift: str | None = None  # live drift kind seen by reconcile / plan --refresh
+    drift: DriftKind | None = None  # live drift seen by reconcile / plan --refresh
 
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(change.field for change in self.fields)
+
+    @property
+    def skipped(self) -> bool:
+        """A delete not carried out: the entry stays recorded and its model runs on."""
+        return self.reason is ActionReason.PRUNE_NOT_GIVEN
+
+    @property
+    def reason_text(self) -> str | None:
+        """The reason as plans show it; a failed deploy's with the recorded failure."""
+        if self.reason is None:
+            return None
+        failed = self.recorded.failed if self.recorded is not None else None
+        if self.reason is ActionReason.TAINTED and failed is not None:
+            return f"{self.reason.value}: {failed}"
+        return self.reason.value
 
     @property
     def makes_api_call(self) -> bool:
@@ -233,7 +275,7 @@ class Change:
         """The change deletes a model that may be running: what guard rails count."""
         if not self.makes_api_call or self.action not in (Action.DELETE, Action.REPLACE):
             return False
-        return self.drift != "missing"
+        return self.drift is not DriftKind.MISSING
 
     @property
     def assumed_secrets(self) -> tuple[str, ...]:
@@ -260,12 +302,17 @@ class Plan:
     left_out: tuple[str, ...] = ()
     unmanaged: tuple[tuple[str, str], ...] = ()
 
-    def summary(self) -> dict[str, int]:
-        counts = {action.value: 0 for action in Action}
+    def counts(self) -> dict[Action, int]:
+        """Changes per action, every action present; a delete kept without --prune not counted."""
+        counts = dict.fromkeys(Action, 0)
         for change in self.changes:
             if not change.skipped:
-                counts[change.action.value] += 1
+                counts[change.action] += 1
         return counts
+
+    def summary(self) -> dict[str, int]:
+        """The counts keyed by each action's word: `summary` in plan JSON."""
+        return {action.value: count for action, count in self.counts().items()}
 
     @property
     def excluded(self) -> int:

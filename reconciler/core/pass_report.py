@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from reconciler.core.correct import DriftOutcome
 from reconciler.core.exit_codes import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from reconciler.core.model import Plan
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.spend import Spend
 
 
@@ -44,7 +44,9 @@ class PassReport:
         """The outcomes of the entries this pass called the API for."""
         if self.result is None:
             return ()
-        return tuple(o for o in self.result.outcomes if o.result not in ("unchanged", "skipped"))
+        return tuple(
+            o for o in self.result.outcomes if o.result not in (Outcome.UNCHANGED, Outcome.SKIPPED)
+        )
 
     def exit_code(self, *, detailed_exitcode: bool) -> int:
         if not self.ok:

@@ -11,6 +11,7 @@ from collections.abc import Collection, Mapping, Sequence
 from reconciler.core.diff import diff_specs
 from reconciler.core.model import (
     Action,
+    ActionReason,
     Change,
     DesiredModel,
     FieldChange,
@@ -23,10 +24,6 @@ from reconciler.core.selection import Selection
 # name -> secret field -> keyed fingerprint of the value, or None when the value
 # is not available here (for example a pull-request job without the secrets).
 Fingerprints = Mapping[str, Mapping[str, str | None]]
-
-PRUNE_REASON = "removed from the manifests; kept because --prune was not given"
-FAILED_REASON = "last deploy failed"
-FORCED_REASON = "forced by --replace"
 
 
 def make_plan(
@@ -63,8 +60,7 @@ def make_plan(
                     name,
                     Action.DELETE,
                     model_id=entry.model_id,
-                    skipped=not prune,
-                    reason=None if prune else PRUNE_REASON,
+                    reason=None if prune else ActionReason.PRUNE_NOT_GIVEN,
                     recorded=entry,
                 )
             )
@@ -97,11 +93,11 @@ def unknown_names(
     return sorted(name for name in names if name not in known)
 
 
-def _replace_reason(entry: RecordedEntry, *, forced: bool) -> str | None:
+def _replace_reason(entry: RecordedEntry, *, forced: bool) -> ActionReason | None:
     """Why an unchanged entry is replaced anyway: its last deploy failed, or --replace."""
     if entry.failed is not None:
-        return f"{FAILED_REASON}: {entry.failed}"
-    return FORCED_REASON if forced else None
+        return ActionReason.TAINTED
+    return ActionReason.REPLACE_BY_REQUEST if forced else None
 
 
 def _changed_fields(

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from reconciler import __version__
 from reconciler.core.errors import StateError
-from reconciler.core.model import STATUS_UP, Intent, RecordedEntry, RecordedSecret, State
+from reconciler.core.model import STATUS_UP, Action, Intent, RecordedEntry, RecordedSecret, State
 
 FORMAT_VERSION = 1
 GENERATOR = f"tensormesh-reconciler {__version__}"
@@ -148,7 +148,7 @@ def intent_to_json(intent: Intent) -> dict[str, Any]:
         "name": intent.name,
         "modelName": intent.model_name,
         "attempt": intent.attempt,
-        "action": intent.action,
+        "action": intent.action.value,
     }
     if intent.nonce is not None:
         out["nonce"] = intent.nonce
@@ -161,7 +161,7 @@ def intent_from_json(obj: Any) -> Intent:
         name=str(obj["name"]),
         model_name=str(obj["modelName"]),
         attempt=int(obj["attempt"]),
-        action=str(obj["action"]),
+        action=Action(obj["action"]),
         nonce=None if nonce is None else str(nonce),
     )
 

@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import DriftKind
+from reconciler.core.model import DriftKind
 from reconciler.core.money import format_amount
-from reconciler.core.outcome import EntryOutcome
+from reconciler.core.outcome import EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_json import plan_to_json
 from reconciler.core.spend import Spend, describe_spend
@@ -26,7 +26,7 @@ def pass_to_json(report: PassReport) -> dict[str, Any]:
         {
             "name": outcome.name,
             "action": outcome.action.value,
-            "result": outcome.result,
+            "result": outcome.result.value,
             "modelId": outcome.model_id,
             "error": outcome.reason if outcome.failed else None,
         }
@@ -95,7 +95,7 @@ def _drift_to_json(item: DriftOutcome) -> dict[str, Any]:
     if drift.status is not None:
         out["status"] = drift.status
     if item.reason is not None:
-        out["reason"] = item.reason
+        out["reason"] = item.reason_text
     if drift.kind is DriftKind.FAILED:
         out["logs"] = list(drift.logs)  # the deployment's latest lines, oldest first
     return out
@@ -168,11 +168,11 @@ def _drift_row(item: DriftOutcome, outcome: EntryOutcome | None) -> tuple[str, s
     else:
         fields = ",".join(f for f in drift.fields if not f.startswith("(")) or "-"
     if item.corrected:
-        correction = "corrected" + (f": {outcome.result}" if outcome else "")
+        correction = "corrected" + (f": {outcome.result.value}" if outcome else "")
         if outcome is not None and outcome.model_id:
             correction += f" (model {outcome.model_id})"
     else:
-        correction = f"not corrected: {item.reason}" if item.reason else "not corrected"
+        correction = f"not corrected: {item.reason_text}" if item.reason else "not corrected"
     return (drift.name, drift.kind.value, fields, correction)
 
 
@@ -180,6 +180,6 @@ def _show(value: object) -> str:
     return "(absent)" if value is None else json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _result_text(result: str, model_id: str | None, reason: str | None) -> str:
-    text = result + (f" (model {model_id})" if model_id else "")
-    return text + (f": {reason}" if reason and result in ("failed", "not-started") else "")
+def _result_text(result: Outcome, model_id: str | None, reason: str | None) -> str:
+    text = result.value + (f" (model {model_id})" if model_id else "")
+    return text + (f": {reason}" if reason and result.failed else "")

@@ -48,7 +48,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
     if change.skipped:
         out["skipped"] = True
     if change.reason is not None:
-        out["reason"] = change.reason
+        out["reason"] = change.reason_text
     if change.resume:
         out["resume"] = True
         # Apply looks the name up before anything else (an open intent alone is no change).
@@ -57,7 +57,7 @@ def change_to_json(change: Change) -> dict[str, Any]:
     if assumed:
         out["secretsAssumed"] = list(assumed)
     if change.drift:
-        out["drift"] = change.drift
+        out["drift"] = change.drift.value
     if change.action in (Action.CREATE, Action.REPLACE) and change.desired is not None:
         out["desired"] = desired_to_json(change.desired)
     return out

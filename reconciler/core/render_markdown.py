@@ -16,16 +16,16 @@ from reconciler.core.render_cost import change_difference, render_cost_markdown
 MAX_CHARS = 60_000
 MARKER = "<!-- tensormesh-reconciler plan -->"
 _RESERVE = 600  # room kept for the truncation note and footer
-_WORDS = {Action.CREATE: "create", Action.REPLACE: "replace", Action.DELETE: "delete"}
 
 
 def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, cost: PlanCost | None = None) -> str:
-    counts = plan.summary()
+    counts = plan.counts()
     changes = [c for c in plan.changes if c.action is not Action.NOOP]
     head = [
         MARKER,
-        f"### Tensormesh plan: {counts['create']} to create, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete, {counts['noop']} unchanged",
+        f"### Tensormesh plan: {counts[Action.CREATE]} to create, "
+        f"{counts[Action.REPLACE]} to replace, {counts[Action.DELETE]} to delete, "
+        f"{counts[Action.NOOP]} unchanged",
         "",
     ]
     if cost is not None:
@@ -49,7 +49,7 @@ def render_markdown(plan: Plan, *, max_chars: int = MAX_CHARS, cost: PlanCost | 
         body = _condensed(changes, sections, budget)
     footer = [
         "",
-        f"<sub>{counts['noop']} unchanged deployments not shown. "
+        f"<sub>{counts[Action.NOOP]} unchanged deployments not shown. "
         "Full plan: `tensormesh-reconciler plan PATH --state FILE` "
         "(text or `--output json`), or `tensormesh-reconciler show PLANFILE` "
         "for a plan saved with `--out`.</sub>",
@@ -92,11 +92,11 @@ def _warnings(plan: Plan) -> list[str]:
 
 
 def _section(change: Change, cost_note: str = "") -> str:
-    summary = f"<code>{change.action.symbol} {change.name}</code> {_WORDS[change.action]}"
+    summary = f"<code>{change.action.symbol} {change.name}</code> {change.action.value}"
     if change.fields:
         summary += " (" + ", ".join(change.field_names) + ")"
-    if change.action is Action.REPLACE and change.reason:
-        summary += f": {change.reason}"
+    if change.action is Action.REPLACE and change.reason is not None:
+        summary += f": {change.reason_text}"
     summary += cost_note
     lines = [f"<details><summary>{summary}</summary>", ""]
     if change.action is Action.CREATE and change.desired is not None:
@@ -105,7 +105,7 @@ def _section(change: Change, cost_note: str = "") -> str:
     elif change.action is Action.DELETE:
         lines.append(f"- model {change.model_id}")
         if change.skipped:
-            lines.append(f"  not deleted: {change.reason}")
+            lines.append(f"  not deleted: {change.reason_text}")
     for field in change.fields:
         if field.secret:
             lines.append(f"! {field.field}: (secret) {', '.join(field.detail)}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from reconciler.core import diff
 from reconciler.core.cost import PlanCost
-from reconciler.core.model import Action, Change, FieldChange, Plan
+from reconciler.core.model import Action, Change, DriftKind, FieldChange, Plan
 from reconciler.core.render_cost import render_cost_text
 
 _COLOURS = {Action.CREATE: "32", Action.REPLACE: "33", Action.DELETE: "31", Action.NOOP: "0"}
@@ -103,11 +103,11 @@ def _assumed_note(plan: Plan) -> list[str]:
 
 
 def summary_line(plan: Plan) -> str:
-    counts = plan.summary()
+    counts = plan.counts()
     skipped = sum(1 for change in plan.changes if change.skipped)
     text = (
-        f"Plan: {counts['create']} to create, {counts['replace']} to replace, "
-        f"{counts['delete']} to delete, {counts['noop']} unchanged"
+        f"Plan: {counts[Action.CREATE]} to create, {counts[Action.REPLACE]} to replace, "
+        f"{counts[Action.DELETE]} to delete, {counts[Action.NOOP]} unchanged"
     )
     if skipped:
         text += f", {skipped} removed but kept (no --prune)"
@@ -123,18 +123,18 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
     if change.action is Action.REPLACE:
         head += " will be replaced"
         if change.drift:
-            head += f" (drift: {change.drift})"
-        if change.reason:
-            head += f": {change.reason}"
+            head += f" (drift: {change.drift.value})"
+        if change.reason is not None:
+            head += f": {change.reason_text}"
     elif change.action is Action.NOOP and change.drift and not change.resume:
         head = f"~ {change.name}" + (f" (model {change.model_id})" if change.model_id else "")
-        head += f": drift {change.drift}, reported only"
+        head += f": drift {change.drift.value}, reported only"
     elif change.action is Action.NOOP:
         head += " will be looked up"
     elif change.action is Action.CREATE:
         head += " will be created"
     elif change.skipped:
-        head += f": not deleted, {change.reason}"
+        head += f": not deleted, {change.reason_text}"
     else:
         head += " will be deleted"
     lines = [paint(change.action, head)]
@@ -158,7 +158,7 @@ def _render_change(change: Change, paint: Callable[[Action, str], str]) -> list[
         forcing = [name for name in change.field_names if not name.startswith("(")]
         if forcing:
             lines.append(f"    forces replacement: {', '.join(forcing)}")
-        if change.drift == "missing":
+        if change.drift is DriftKind.MISSING:
             lines.append(
                 "    cost: the recorded model is gone; the new one gets a new model ID, "
                 "endpoint and apiKey"

@@ -14,14 +14,17 @@ from reconciler import __version__
 from reconciler.core.errors import PlanFileError
 from reconciler.core.model import (
     Action,
+    ActionReason,
     Change,
     DesiredModel,
+    DriftKind,
     FieldChange,
     Location,
     Plan,
     ReconcilePolicy,
     ReplaceStrategy,
     SecretRef,
+    SecretSource,
     State,
 )
 from reconciler.core.record import entry_from_json, entry_to_json
@@ -179,18 +182,27 @@ def _change_to_json(change: Change) -> dict[str, Any]:
 
 
 def _change_from_json(raw: Mapping[str, Any]) -> Change:
-    return Change(
+    change = Change(
         name=str(raw["name"]),
         action=Action(raw["action"]),
         model_id=raw.get("modelId"),
         fields=tuple(_field_from_json(item) for item in raw.get("fieldChanges", ())),
-        skipped=bool(raw.get("skipped", False)),
-        reason=raw.get("reason"),
+        reason=_reason_from_text(str(raw["reason"])) if "reason" in raw else None,
         desired=_desired_from_json(raw["desired"]) if "desired" in raw else None,
         recorded=entry_from_json(raw["recorded"]) if "recorded" in raw else None,
         resume=bool(raw.get("resume", False)),
-        drift=raw.get("drift"),
+        drift=DriftKind(raw["drift"]) if "drift" in raw else None,
     )
+    if bool(raw.get("skipped", False)) != change.skipped:
+        raise ValueError("skipped disagrees with the reason")  # an edited file
+    return change
+
+
+def _reason_from_text(text: str) -> ActionReason:
+    """The reason a plan shows as `text`; a failed deploy's ends with what failed."""
+    if text.startswith(f"{ActionReason.TAINTED.value}: "):
+        return ActionReason.TAINTED
+    return ActionReason(text)  # ValueError for any other text: an edited file
 
 
 def _field_from_json(raw: Mapping[str, Any]) -> FieldChange:
@@ -211,7 +223,7 @@ def _desired_to_json(model: DesiredModel) -> dict[str, Any]:
         "spec": dict(model.spec),
         "specDigest": model.spec_digest,
         "secrets": [
-            {"field": r.field, "source": r.source, "target": r.target, "baseDir": r.base_dir}
+            {"field": r.field, "source": r.source.value, "target": r.target, "baseDir": r.base_dir}
             for r in model.secrets
         ],
         "labels": dict(sorted(model.labels.items())),
@@ -235,7 +247,9 @@ def _desired_from_json(raw: Mapping[str, Any]) -> DesiredModel:
         spec=dict(raw["spec"]),
         spec_digest=str(raw["specDigest"]),
         secrets=tuple(
-            SecretRef(str(s["field"]), str(s["source"]), str(s["target"]), str(s["baseDir"]))
+            SecretRef(
+                str(s["field"]), SecretSource(s["source"]), str(s["target"]), str(s["baseDir"])
+            )
             for s in raw["secrets"]
         ),
         labels={str(k): str(v) for k, v in raw["labels"].items()},

@@ -12,10 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, DesiredModel, LiveModel, Plan, State
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DesiredModel, DriftKind, LiveModel, Plan, State
 from reconciler.core.money import format_amount
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.spend import Spend, describe_spend
 
@@ -34,8 +34,6 @@ _BY_DRIFT = {
     DriftKind.CHANGED: SyncStatus.OUT_OF_SYNC,
     DriftKind.UNMANAGED: SyncStatus.UNMANAGED,
 }
-# A correction that succeeded this pass: the entry matches its manifest again.
-_CORRECTED = ("created", "replaced", "adopted", "deleted")
 
 # The hourly cost of one deployment where known (the cost issue's pricing); None: unknown.
 CostOf = Callable[[str], str | None]
@@ -134,7 +132,7 @@ def deployment_rows(
             model_id = outcome.model_id
         model = live_by_id.get(model_id) if model_id else None
         sync, detail = _sync(found, changes.get(name), outcome)
-        if outcome is not None and outcome.result == "deleted":
+        if outcome is not None and outcome.result is Outcome.DELETED:
             model = None
         rows.append(
             DeploymentRow(
@@ -156,8 +154,8 @@ def _sync(
 ) -> tuple[SyncStatus, str | None]:
     if outcome is not None and outcome.failed:
         return SyncStatus.FAILED, outcome.reason
-    if outcome is not None and outcome.result in _CORRECTED:
-        return SyncStatus.SYNCED, f"corrected this pass: {outcome.result}"
+    if outcome is not None and outcome.result.corrected:
+        return SyncStatus.SYNCED, f"corrected this pass: {outcome.result.value}"
     if found is not None:
         fields = ", ".join(f for f in found.fields if not f.startswith("("))
         return _BY_DRIFT[found.kind], fields or found.detail or None

@@ -11,7 +11,7 @@ import pytest
 from reconciler.adapters import pg_schema, state_file
 from reconciler.adapters.state_store import StateStore, read_state
 from reconciler.core.errors import StateError, StateLockedError
-from reconciler.core.model import Intent, RecordedEntry
+from reconciler.core.model import Action, Intent, RecordedEntry
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import spec_digest
 
@@ -24,7 +24,7 @@ def entry(name: str, model_id: str = "m-1") -> JournalRecord:
 
 
 def intent(name: str) -> JournalRecord:
-    return JournalRecord("intent", name, Intent(name, name, 1, "create"))
+    return JournalRecord("intent", name, Intent(name, name, 1, Action.CREATE))
 
 
 def journal_rows(url: str) -> int:
@@ -39,7 +39,7 @@ def test_an_intent_is_in_the_database_when_record_returns(pg_url: str) -> None:
         store.record(intent("a"))
         # Another session (another machine) sees it: committed, not only buffered.
         assert journal_rows(pg_url) == 1
-        assert read_state(location).intents["a"].action == "create"
+        assert read_state(location).intents["a"].action == Action.CREATE
         store.record(entry("a", "m-9"), wait=False)
         store.flush()
         assert read_state(location).entries["a"].model_id == "m-9"

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.adapters import manifest_files, secrets
 from reconciler.core.errors import SecretError
-from reconciler.core.model import DesiredModel, SecretRef
+from reconciler.core.model import DesiredModel, SecretRef, SecretSource
 from tests.support import builders
 
 MANIFEST = """\
@@ -36,7 +36,7 @@ def manifest_in(folder: Path, target: str) -> str:
 
 
 def model_reading(base_dir: Path, target: str) -> DesiredModel:
-    ref = SecretRef("hfToken", "fromFile", target, base_dir=str(base_dir))
+    ref = SecretRef("hfToken", SecretSource.FROM_FILE, target, base_dir=str(base_dir))
     return builders.desired("m", secrets=(ref,))
 
 

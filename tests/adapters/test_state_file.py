@@ -18,7 +18,7 @@ import pytest
 from reconciler.adapters import journal, state_file
 from reconciler.core import record
 from reconciler.core.errors import StateError
-from reconciler.core.model import Intent, RecordedEntry, RecordedSecret, State
+from reconciler.core.model import Action, Intent, RecordedEntry, RecordedSecret, State
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import spec_digest
 
@@ -69,7 +69,7 @@ def sample_state() -> State:
         ),
     )
     state = record.record_intent(
-        state, Intent(name="mistral-7b", model_name="mistral-7b", attempt=1, action="create")
+        state, Intent(name="mistral-7b", model_name="mistral-7b", attempt=1, action=Action.CREATE)
     )
     return State(
         lineage=state.lineage,

@@ -11,7 +11,7 @@ import pytest
 from reconciler.adapters import journal, state_file
 from reconciler.adapters.state_store import StateStore, read_state
 from reconciler.core.errors import StateError, StateLockedError
-from reconciler.core.model import Intent, RecordedEntry
+from reconciler.core.model import Action, Intent, RecordedEntry
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import spec_digest
 
@@ -26,7 +26,7 @@ def entry(name: str, model_id: str = "m-1") -> JournalRecord:
 def test_commit_saves_a_changed_state_with_the_next_serial(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     with StateStore.open(path, command="apply") as store:
-        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, Action.CREATE)))
         store.record(entry("a"))
         assert set(store.state.entries) == {"a"} and not store.state.intents
         assert store.commit() is True
@@ -43,7 +43,7 @@ def test_commit_saves_a_changed_state_with_the_next_serial(tmp_path: Path) -> No
 def test_an_unchanged_state_is_not_written(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     with StateStore.open(path, command="apply") as store:
-        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, Action.CREATE)))
         store.record(JournalRecord("close", "a"))
         assert store.commit() is False
     assert not path.exists()
@@ -113,13 +113,13 @@ def test_a_failed_save_keeps_the_journal(tmp_path: Path) -> None:
 def test_an_unwaited_record_counts_only_once_a_later_fsync_covers_it(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     with StateStore.open(path, command="apply") as store:
-        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, Action.CREATE)))
         store.record(entry("a", "m-1"), wait=False)
         # Written at once (a crash of the process keeps it: the next load replays it) ...
         assert [r.name for r in journal.read_journal(journal.journal_path(path))] == ["a", "a"]
         # ... but not claimed in memory until an fsync covers it.
         assert "a" not in store._entries
-        store.record(JournalRecord("intent", "b", Intent("b", "b", 1, "create")))
+        store.record(JournalRecord("intent", "b", Intent("b", "b", 1, Action.CREATE)))
         assert store._entries["a"].model_id == "m-1"  # b's fsync covered a's line
         assert not store._pending
 
@@ -129,7 +129,7 @@ def test_flush_makes_unwaited_records_durable_and_state_and_commit_include_them(
 ) -> None:
     path = tmp_path / "s.json"
     with StateStore.open(path, command="apply") as store:
-        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, Action.CREATE)))
         store.record(entry("a", "m-1"), wait=False)
         assert store._journal.synced < store._journal.records_written
         store.flush()
@@ -145,7 +145,7 @@ def test_flush_makes_unwaited_records_durable_and_state_and_commit_include_them(
 def test_an_unwaited_record_left_at_close_is_replayed_by_the_next_run(tmp_path: Path) -> None:
     path = tmp_path / "s.json"
     with pytest.raises(RuntimeError), StateStore.open(path, command="apply") as store:
-        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, "create")))
+        store.record(JournalRecord("intent", "a", Intent("a", "a", 1, Action.CREATE)))
         store.record(entry("a", "m-9"), wait=False)
         raise RuntimeError("interrupted before commit")
     state = read_state(path)
@@ -158,7 +158,7 @@ def test_unwaited_records_from_many_threads_are_all_applied(tmp_path: Path) -> N
 
     def work(chunk: list[str]) -> None:
         for name in chunk:
-            store.record(JournalRecord("intent", name, Intent(name, name, 1, "create")))
+            store.record(JournalRecord("intent", name, Intent(name, name, 1, Action.CREATE)))
             store.record(entry(name, f"id-{name}"), wait=False)
 
     with StateStore.open(path, command="apply") as store:

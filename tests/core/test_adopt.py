@@ -4,13 +4,13 @@ plans as a no-op, and one that differs plans as a replace."""
 from __future__ import annotations
 
 from reconciler.core.adopt import adopted_entry
-from reconciler.core.model import Action, LiveModel, SecretRef
+from reconciler.core.model import Action, LiveModel, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.spec import fingerprint_secret
 from tests.support.builders import SALT, desired, state
 from tests.support.fake_api import USER
 
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def live_of(model, **overrides):

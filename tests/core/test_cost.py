@@ -9,7 +9,7 @@ import pytest
 
 from reconciler.core import budget, cost
 from reconciler.core.budget import HourlyLimit
-from reconciler.core.model import Action
+from reconciler.core.model import Action, DriftKind
 from reconciler.core.money import (
     Money,
     MoneyFormatError,
@@ -235,7 +235,7 @@ def test_a_running_model_at_a_retired_price_still_costs_and_may_stay() -> None:
 def test_a_missing_model_costs_nothing_before_its_correction() -> None:
     model = desired("healed")
     plan = make_plan([model], state(recorded(model, "m")), prune=False)
-    healed = replace(plan.changes[0], action=Action.REPLACE, drift="missing")
+    healed = replace(plan.changes[0], action=Action.REPLACE, drift=DriftKind.MISSING)
     estimate = cost.estimate_plan(replace(plan, changes=(healed,)), PRICES)
     assert estimate.changes["healed"].before is None
     assert estimate.totals[0].difference == 2_950_000_000

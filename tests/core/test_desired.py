@@ -13,6 +13,7 @@ from reconciler.core.model import (
     Location,
     ReconcilePolicy,
     SecretRef,
+    SecretSource,
 )
 from reconciler.core.spec import spec_digest
 
@@ -48,8 +49,8 @@ def test_spec_is_normalised_without_secrets_and_digested() -> None:
     }
     assert model.spec_digest == spec_digest(model.spec)
     assert model.secrets == (
-        SecretRef("apiKey", "fromEnv", "KEY", base_dir="manifests"),
-        SecretRef("hfToken", "fromFile", "secrets/hf", base_dir="manifests"),
+        SecretRef("apiKey", SecretSource.FROM_ENV, "KEY", base_dir="manifests"),
+        SecretRef("hfToken", SecretSource.FROM_FILE, "secrets/hf", base_dir="manifests"),
     )
     assert model.location == Location("m.yaml", 4, 9)
 

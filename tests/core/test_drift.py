@@ -7,25 +7,19 @@ from typing import Any
 
 import pytest
 
-from reconciler.core.correct import (
-    REASON_DETECT_ONLY,
-    REASON_NOT_IN_MANIFESTS,
-    REASON_SELF_HEAL_OFF,
-    REASON_UNMANAGED,
-    correction_plan,
-    judge_corrections,
-)
-from reconciler.core.drift import Drift, DriftKind, detect_drift, is_failed_status
+from reconciler.core.correct import NotCorrected, correction_plan, judge_corrections
+from reconciler.core.drift import Drift, detect_drift, is_failed_status
 from reconciler.core.model import (
     STATUS_DELETED,
     STATUS_UP,
     Action,
     DesiredModel,
+    DriftKind,
     Intent,
     LiveModel,
     ReconcilePolicy,
 )
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.plan import make_plan
 from reconciler.core.spec import normalize_spec
 from tests.support.builders import BASE_SPEC, desired, recorded, state
@@ -113,7 +107,7 @@ def test_fields_the_api_never_returns_are_not_compared() -> None:
 
 def test_names_known_to_manifests_state_or_intents_are_not_unmanaged() -> None:
     planned = desired("planned")  # in the manifests, not applied yet
-    intents = {"half": Intent("half", "half", 1, "create")}
+    intents = {"half": Intent("half", "half", 1, Action.CREATE)}
     world = [live(), live("m-2", "planned"), live("m-3", "half")]
     assert detect_drift([LLAMA, planned], state(ENTRY, intents=intents), world) == ()
 
@@ -179,7 +173,7 @@ def test_correction_plan_replaces_drifted_noops(
     (change,) = plan.changes
     assert change.action is Action.REPLACE
     assert change.field_names == expected_fields
-    assert change.drift == kind.value
+    assert change.drift is kind
     assert change.recorded == ENTRY  # REPLACE deletes the recorded model first
     assert change.model_id == "m-1"
 
@@ -206,7 +200,7 @@ def test_self_heal_policy_decides_what_reconcile_replaces(
     drift = [_drift("llama", kind, "gpuCount")]
     plan = correction_plan(_plan(model), drift, [model], heal_changed=heal_changed)
     (change,) = plan.changes
-    assert (change.action, change.drift) == (expected, kind.value)
+    assert (change.action, change.drift) == (expected, kind)
     judged = judge_corrections(
         drift, plan, None, desired=[model], detect_only=False, heal_changed=heal_changed
     )
@@ -237,7 +231,11 @@ def test_self_heal_off_is_marked_but_not_replaced() -> None:
     model = replace(LLAMA, policy=ReconcilePolicy(self_heal=False))
     plan = correction_plan(_plan(model), [_drift("llama", DriftKind.MISSING, "(missing)")], [model])
     (change,) = plan.changes
-    assert (change.action, change.drift, plan.has_api_calls) == (Action.NOOP, "missing", False)
+    assert (change.action, change.drift, plan.has_api_calls) == (
+        Action.NOOP,
+        DriftKind.MISSING,
+        False,
+    )
 
 
 def test_unmanaged_never_enters_the_plan() -> None:
@@ -262,32 +260,68 @@ def test_git_side_replace_is_kept_as_planned() -> None:
     (change,) = plan.changes
     assert change.action is Action.REPLACE
     assert change.field_names == ("gpuCount",)
-    assert change.drift == "missing"
+    assert change.drift is DriftKind.MISSING
 
 
 # -- judge_corrections --------------------------------------------------------
 
 
-def _result(result: str, reason: str | None = None) -> ApplyResult:
+def _result(result: Outcome, reason: str | None = None) -> ApplyResult:
     return ApplyResult((EntryOutcome("llama", Action.REPLACE, result, "m-2", reason=reason),))
+
+
+NOT_RUN = NotCorrected.NOT_RUN.value
 
 
 @pytest.mark.parametrize(
     ("model", "kind", "result", "detect_only", "expected"),
     [
-        (LLAMA, DriftKind.MISSING, _result("replaced"), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result("adopted"), False, (True, None)),
-        (LLAMA, DriftKind.MISSING, _result("failed", "boom"), False, (False, "boom")),
-        (LLAMA, DriftKind.MISSING, None, True, (False, REASON_DETECT_ONLY)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.REPLACED), False, (True, None, None)),
+        (LLAMA, DriftKind.MISSING, _result(Outcome.ADOPTED), False, (True, None, None)),
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            _result(Outcome.FAILED, "boom"),
+            False,
+            (False, NotCorrected.FAILED, "boom"),
+        ),
+        # Failed without a word of why: said as not run, never as an empty reason.
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            _result(Outcome.NOT_STARTED),
+            False,
+            (False, NotCorrected.NOT_RUN, NOT_RUN),
+        ),
+        (LLAMA, DriftKind.MISSING, None, False, (False, NotCorrected.NOT_RUN, NOT_RUN)),
+        (
+            LLAMA,
+            DriftKind.MISSING,
+            None,
+            True,
+            (False, NotCorrected.DETECT_ONLY, "--detect-only: nothing is changed"),
+        ),
         (
             replace(LLAMA, policy=ReconcilePolicy(self_heal=False)),
             DriftKind.CHANGED,
             None,
             False,
-            (False, REASON_SELF_HEAL_OFF),
+            (False, NotCorrected.SELF_HEAL_OFF, "selfHeal is off"),
         ),
-        (None, DriftKind.MISSING, None, False, (False, REASON_NOT_IN_MANIFESTS)),
-        (LLAMA, DriftKind.UNMANAGED, _result("replaced"), False, (False, REASON_UNMANAGED)),
+        (
+            None,
+            DriftKind.MISSING,
+            None,
+            False,
+            (False, NotCorrected.NOT_IN_MANIFESTS, NotCorrected.NOT_IN_MANIFESTS.value),
+        ),
+        (
+            LLAMA,
+            DriftKind.UNMANAGED,
+            _result(Outcome.REPLACED),
+            False,
+            (False, NotCorrected.UNMANAGED, "unmanaged models are reported, never deleted"),
+        ),
     ],
 )
 def test_judge_corrections(
@@ -295,10 +329,10 @@ def test_judge_corrections(
     kind: DriftKind,
     result: ApplyResult | None,
     detect_only: bool,
-    expected: tuple[bool, str | None],
+    expected: tuple[bool, NotCorrected | None, str | None],
 ) -> None:
     models = [model] if model is not None else []
     item = _drift("llama", kind, "(missing)")
     plan = correction_plan(_plan(*models), [item], models)
     (judged,) = judge_corrections([item], plan, result, desired=models, detect_only=detect_only)
-    assert (judged.corrected, judged.reason) == expected
+    assert (judged.corrected, judged.reason, judged.reason_text) == expected

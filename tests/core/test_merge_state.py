@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from reconciler.core.merge_state import ConflictKind, merge_states, pick_revision
-from reconciler.core.model import STATUS_INIT, Intent, RecordedEntry, State
+from reconciler.core.model import STATUS_INIT, Action, Intent, RecordedEntry, State
 from tests.support.builders import desired, recorded, state
 
 A1 = recorded(desired("alpha"), "m-a1")
@@ -17,9 +17,9 @@ A1_INIT = replace(A1, status=STATUS_INIT, deployment_id=None)
 A1_OTHER_SPEC = replace(recorded(desired("alpha", gpuCount=4), "m-a1"))
 B1 = recorded(desired("beta"), "m-b1")
 C1 = recorded(desired("gamma"), "m-c1")
-OPEN_A = Intent("alpha", "alpha", 1, "create")
-OPEN_A2 = Intent("alpha", "alpha", 2, "create")
-OPEN_G = Intent("gamma", "gamma", 1, "create")
+OPEN_A = Intent("alpha", "alpha", 1, Action.CREATE)
+OPEN_A2 = Intent("alpha", "alpha", 2, Action.CREATE)
+OPEN_G = Intent("gamma", "gamma", 1, Action.CREATE)
 
 
 def make(*entries: RecordedEntry, serial: int = 1, intents: tuple[Intent, ...] = ()) -> State:

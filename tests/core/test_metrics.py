@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift
 from reconciler.core.metrics import Counters, count_pass, parse_counters, render_metrics
-from reconciler.core.model import Action
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.model import Action, DriftKind
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 
 MISSING = DriftOutcome(Drift("a", DriftKind.MISSING, "m-1"), corrected=True)
 UNMANAGED = DriftOutcome(Drift("z", DriftKind.UNMANAGED, live_model_id="m-9"), corrected=False)
-HEALED = ApplyResult((EntryOutcome("a", Action.REPLACE, "replaced", "m-2"),))
+HEALED = ApplyResult((EntryOutcome("a", Action.REPLACE, Outcome.REPLACED, "m-2"),))
 
 
 def _samples(text: str) -> dict[str, str]:

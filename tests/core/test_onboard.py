@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.core.model import Intent, LiveModel, State
+from reconciler.core.model import Action, Intent, LiveModel, State
 from reconciler.core.onboard import AdoptResult, SkipReason, select_models, selected
 from reconciler.core.ownership import Mark
 from tests.support.builders import BASE_SPEC, desired, recorded, state
@@ -33,7 +33,7 @@ def test_each_reason() -> None:
     held = recorded(desired("held"), "id-other")
     st = replace(
         state(owned, held),
-        intents={"pending": Intent("pending", "pending", 1, "create", nonce="n")},
+        intents={"pending": Intent("pending", "pending", 1, Action.CREATE, nonce="n")},
     )
     models = [
         live("fresh"),

@@ -11,13 +11,15 @@ import pytest
 from jsonschema import ValidationError
 
 from reconciler.core.correct import DriftOutcome
-from reconciler.core.drift import Drift, DriftKind
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, DriftKind
 from reconciler.core.money import Money
+from reconciler.core.outcome import Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_drift import pass_to_json
 from reconciler.core.spend import Spend
 from tests.support.golden import GOLDEN_DIR
-from tests.support.output_schemas import PLAN_OUTPUT, RECONCILE_OUTPUT, validate_output
+from tests.support.output_schemas import PLAN_OUTPUT, RECONCILE_OUTPUT, SCHEMAS, validate_output
 
 
 def test_the_golden_plan_conforms() -> None:
@@ -27,6 +29,21 @@ def test_the_golden_plan_conforms() -> None:
 def test_the_golden_reconcile_pass_conforms() -> None:
     for line in (GOLDEN_DIR / "reconcile_pass.jsonl").read_text().splitlines():
         validate_output(RECONCILE_OUTPUT, json.loads(line))
+
+
+def test_the_enums_serialise_exactly_the_words_the_schemas_publish() -> None:
+    # The enums are the one spelling of each word: adding or renaming a member must
+    # come with the schema change (and the contract's), never silently.
+    plan = json.loads((SCHEMAS / PLAN_OUTPUT).read_text(encoding="utf-8"))
+    passes = json.loads((SCHEMAS / RECONCILE_OUTPUT).read_text(encoding="utf-8"))
+    change = plan["$defs"]["change"]["properties"]
+    correction = passes["properties"]["corrections"]["items"]["properties"]
+    assert change["action"]["enum"] == [action.value for action in Action]
+    assert set(plan["properties"]["summary"]["required"]) == {action.value for action in Action}
+    # A Change never carries unmanaged drift: unmanaged models never enter the plan.
+    assert change["drift"]["enum"] == [k.value for k in DriftKind if k is not DriftKind.UNMANAGED]
+    assert passes["$defs"]["drift"]["properties"]["kind"]["enum"] == [k.value for k in DriftKind]
+    assert set(correction["result"]["enum"]) == {outcome.value for outcome in Outcome}
 
 
 def test_a_secret_value_in_desired_is_rejected() -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core.model import Action, Intent, SecretRef
+from reconciler.core.model import Action, Intent, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.spec import fingerprint_secret
 from tests.support.builders import SALT, desired, recorded, state
 
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def actions(plan):
@@ -89,7 +89,7 @@ def test_unavailable_secret_compares_references():
     assert make_plan([model], state(entry), prune=False, fingerprints=unknown).changes[
         0
     ].action is (Action.NOOP)
-    moved = desired("a", secrets=(SecretRef("hfToken", "fromEnv", "OTHER"),))
+    moved = desired("a", secrets=(SecretRef("hfToken", SecretSource.FROM_ENV, "OTHER"),))
     change = make_plan([moved], state(entry), prune=False, fingerprints=unknown).changes[0]
     assert change.action is Action.REPLACE and change.field_names == ("hfToken",)
 
@@ -105,6 +105,6 @@ def test_secret_added_or_removed_is_replace(added):
 
 def test_open_intent_marks_resume():
     model = desired("a")
-    intent = Intent("a", "a", 1, "create")
+    intent = Intent("a", "a", 1, Action.CREATE)
     plan = make_plan([model], state(intents={"a": intent}), prune=False)
     assert plan.changes[0].action is Action.CREATE and plan.changes[0].resume

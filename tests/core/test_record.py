@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from reconciler.core import record
 from reconciler.core.errors import StateError
-from reconciler.core.model import Intent, RecordedEntry, RecordedSecret, State
+from reconciler.core.model import Action, Intent, RecordedEntry, RecordedSecret, State
 from reconciler.core.record import JournalRecord
 from reconciler.core.spec import spec_digest
 from tests.support.examples import examples
@@ -33,7 +33,7 @@ def entry(name: str, model_id: str = "m-1", status: str = "MODEL_STATUS_INIT") -
 
 
 def intent(name: str, attempt: int = 1) -> Intent:
-    return Intent(name=name, model_name=name, attempt=attempt, action="create")
+    return Intent(name=name, model_name=name, attempt=attempt, action=Action.CREATE)
 
 
 def base() -> State:

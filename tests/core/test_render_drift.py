@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 from reconciler.core.correct import correction_plan, judge_corrections
-from reconciler.core.drift import Drift, DriftKind, FieldDrift
-from reconciler.core.model import Action
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.drift import Drift, FieldDrift
+from reconciler.core.model import Action, DriftKind
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.plan import make_plan
 from reconciler.core.render_drift import pass_to_json_line, render_pass
@@ -31,9 +31,9 @@ DRIFT = (
 )
 RESULT = ApplyResult(
     (
-        EntryOutcome("alpha", Action.REPLACE, "replaced", "m-a2", "MODEL_STATUS_INIT"),
-        EntryOutcome("beta", Action.REPLACE, "failed", "m-b", reason="deploy refused: quota"),
-        EntryOutcome("gamma", Action.NOOP, "unchanged", "m-g"),
+        EntryOutcome("alpha", Action.REPLACE, Outcome.REPLACED, "m-a2", "MODEL_STATUS_INIT"),
+        EntryOutcome("beta", Action.REPLACE, Outcome.FAILED, "m-b", reason="deploy refused: quota"),
+        EntryOutcome("gamma", Action.NOOP, Outcome.UNCHANGED, "m-g"),
     )
 )
 

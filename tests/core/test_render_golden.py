@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from reconciler.core.model import Intent, SecretRef
+from reconciler.core.model import Action, Intent, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.render_json import dumps, plan_to_json
 from reconciler.core.render_text import render_plan
@@ -10,7 +10,7 @@ from reconciler.core.spec import fingerprint_secret
 from tests.support.builders import SALT, desired, recorded, state
 from tests.support.golden import assert_golden
 
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def sample_plan():
@@ -34,7 +34,7 @@ def sample_plan():
         recorded(qwen_old, "9b2f0c1e-0000-4000-8000-000000000002"),
         recorded(mistral, "9b2f0c1e-0000-4000-8000-000000000003"),
         recorded(desired("old-model"), "9b2f0c1e-0000-4000-8000-000000000004"),
-        intents={"phi-4": Intent("phi-4", "phi-4", 1, "create")},
+        intents={"phi-4": Intent("phi-4", "phi-4", 1, Action.CREATE)},
     )
     fingerprints = {"qwen-32b": {"hfToken": fingerprint_secret(SALT, "hfToken", "hf_value")}}
     return make_plan([chat, qwen_new, mistral, resumed], st, prune=False, fingerprints=fingerprints)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.core.model import SecretRef
+from reconciler.core.model import SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.render_markdown import MARKER, MAX_CHARS, render_markdown
 from tests.support import builders
 
 SECRET_VALUE = "hf_super_secret_value_123"
-HF = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+HF = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
 
 
 def _mixed_plan():  # type: ignore[no-untyped-def]

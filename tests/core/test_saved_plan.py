@@ -7,14 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from reconciler.core import saved_plan
+from reconciler.core import record, saved_plan
 from reconciler.core.errors import PlanFileError
-from reconciler.core.model import Intent, SecretRef
+from reconciler.core.model import Action, ActionReason, DriftKind, Intent, SecretRef, SecretSource
 from reconciler.core.plan import make_plan
 from reconciler.core.saved_plan import SavedPlan
 from tests.support import builders
 
-HF = SecretRef("hfToken", "fromFile", "hf.txt", base_dir="/repo/manifests")
+HF = SecretRef("hfToken", SecretSource.FROM_FILE, "hf.txt", base_dir="/repo/manifests")
 DIGEST = "sha256:" + "0" * 64
 
 
@@ -78,7 +78,10 @@ def test_document_is_byte_stable_and_holds_references_not_values() -> None:
             lambda s, e: replace(s, entries={**s.entries, "kept": replace(e, model_id="m-other")}),
             ("kept",),
         ),
-        (lambda s, e: replace(s, intents={"new": Intent("new", "new", 1, "create")}), ("new",)),
+        (
+            lambda s, e: replace(s, intents={"new": Intent("new", "new", 1, Action.CREATE)}),
+            ("new",),
+        ),
     ],
     ids=[
         "same",
@@ -142,6 +145,53 @@ def test_edited_spec_is_refused() -> None:
     created = next(c for c in document["changes"] if c["action"] == "create")
     created["desired"]["spec"]["gpuCount"] = 8
     with pytest.raises(PlanFileError, match="was edited"):
+        saved_plan.saved_plan_from_json(document, source="p.json")
+
+
+def _with_every_reason() -> SavedPlan:
+    """One change per ActionReason, and one carrying a drift."""
+    names = ("failed", "forced", "drifted", "gone")
+    state = builders.state(*(builders.recorded(builders.desired(n), f"m-{n}") for n in names))
+    state = record.record_failure(state, "failed", "model became MODEL_STATUS_FAILED")
+    wanted = [builders.desired(n) for n in names[:3]]
+    plan = make_plan(wanted, state, prune=False, force_replace={"forced"})
+    drifted = tuple(
+        replace(c, action=Action.REPLACE, drift=DriftKind.MISSING) if c.name == "drifted" else c
+        for c in plan.changes
+    )
+    plan = replace(plan, changes=drifted)
+    return saved_plan.make_saved_plan(plan, state, manifests_digest=DIGEST, prune=False)
+
+
+def test_reasons_and_drift_round_trip_as_the_words_plans_show() -> None:
+    saved = _with_every_reason()
+    document = saved_plan.saved_plan_to_json(saved)
+    words = {c["name"]: (c.get("reason"), c.get("drift")) for c in document["changes"]}
+    assert words == {
+        "drifted": (None, "missing"),
+        "failed": ("last deploy failed: model became MODEL_STATUS_FAILED", None),
+        "forced": ("forced by --replace", None),
+        "gone": ("removed from the manifests; kept because --prune was not given", None),
+    }
+    back = _roundtrip(saved)
+    assert back == saved
+    reasons = {c.name: c.reason for c in back.plan.changes}
+    assert reasons["failed"] is ActionReason.TAINTED and reasons["drifted"] is None
+    assert [c.name for c in back.plan.changes if c.skipped] == ["gone"]
+
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("forced", {"reason": "forced by hand"}),
+        ("drifted", {"drift": "vanished"}),
+        ("forced", {"skipped": True}),  # only a delete kept without --prune is skipped
+    ],
+)
+def test_an_edited_reason_drift_or_skip_is_refused(name: str, edit: dict[str, object]) -> None:
+    document = saved_plan.saved_plan_to_json(_with_every_reason())
+    next(c for c in document["changes"] if c["name"] == name).update(edit)
+    with pytest.raises(PlanFileError, match="malformed"):
         saved_plan.saved_plan_from_json(document, source="p.json")
 
 

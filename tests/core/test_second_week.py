@@ -13,12 +13,15 @@ from reconciler.core.guard import refuse_plan
 from reconciler.core.model import (
     STATUS_UP,
     Action,
+    ActionReason,
     Change,
+    DriftKind,
     Plan,
     ReconcilePolicy,
     SecretRef,
+    SecretSource,
 )
-from reconciler.core.plan import FAILED_REASON, FORCED_REASON, make_plan, unknown_names
+from reconciler.core.plan import make_plan, unknown_names
 from reconciler.core.record import JournalRecord
 from reconciler.core.render_json import plan_to_json
 from reconciler.core.render_text import LEGEND, render_destructive, render_plan
@@ -37,8 +40,9 @@ def test_a_failed_deploy_plans_as_replace_with_the_reason() -> None:
     failed = record.record_failure(state(ENTRY), "llama", "model became MODEL_STATUS_FAILED")
     (change,) = make_plan([LLAMA], failed, prune=False).changes
     assert change.action is Action.REPLACE and change.fields == ()
-    assert change.reason is not None and change.reason.startswith(FAILED_REASON)
-    assert "failed" in plan_to_json(Plan((change,)))["changes"][0]["reason"]
+    assert change.reason is ActionReason.TAINTED
+    assert change.reason_text == "last deploy failed: model became MODEL_STATUS_FAILED"
+    assert plan_to_json(Plan((change,)))["changes"][0]["reason"] == change.reason_text
     assert make_plan([LLAMA], failed, prune=False).has_api_calls
 
 
@@ -63,7 +67,7 @@ def test_taint_survives_the_file_and_the_journal() -> None:
 
 def test_replace_forces_a_healthy_entry_and_names_must_exist() -> None:
     (change,) = make_plan([LLAMA], state(ENTRY), prune=False, force_replace={"llama"}).changes
-    assert (change.action, change.reason) == (Action.REPLACE, FORCED_REASON)
+    assert (change.action, change.reason) == (Action.REPLACE, ActionReason.REPLACE_BY_REQUEST)
     assert unknown_names([LLAMA], state(ENTRY), ["llama", "lama"]) == ["lama"]
 
 
@@ -107,7 +111,7 @@ def test_selector_needs_key_value() -> None:
 # -- guard rails ---------------------------------------------------------------
 
 
-def _replace(name: str, drift: str | None = None) -> Change:
+def _replace(name: str, drift: DriftKind | None = None) -> Change:
     return Change(name, Action.REPLACE, model_id="m", drift=drift, desired=desired(name))
 
 
@@ -116,8 +120,9 @@ def test_max_destroy_counts_deletes_and_replaces_but_not_recreating_a_missing_mo
         (
             _replace("a"),
             Change("b", Action.DELETE, model_id="m"),
-            Change("c", Action.DELETE, model_id="m", skipped=True),  # kept: no --prune
-            _replace("d", drift="missing"),  # already gone: deletes nothing running
+            # kept: no --prune
+            Change("c", Action.DELETE, model_id="m", reason=ActionReason.PRUNE_NOT_GIVEN),
+            _replace("d", drift=DriftKind.MISSING),  # already gone: deletes nothing running
             Change("e", Action.CREATE),
         )
     )
@@ -158,7 +163,7 @@ def test_kept_entries_are_not_followed_by_no_changes() -> None:
 
 
 def test_plan_json_carries_the_desired_spec_with_secret_references_only() -> None:
-    ref = SecretRef("hfToken", "fromEnv", "HF_TOKEN")
+    ref = SecretRef("hfToken", SecretSource.FROM_ENV, "HF_TOKEN")
     model = desired("llama", secrets=(ref,), gpuCount=2)
     doc = plan_to_json(make_plan([model], state(ENTRY), prune=False))
     (change,) = doc["changes"]

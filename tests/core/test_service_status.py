@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from reconciler.core.drift import Drift, DriftKind
-from reconciler.core.model import Action, Change, LiveModel, Plan
+from reconciler.core.drift import Drift
+from reconciler.core.model import Action, Change, DriftKind, LiveModel, Plan
 from reconciler.core.money import Money
-from reconciler.core.outcome import ApplyResult, EntryOutcome
+from reconciler.core.outcome import ApplyResult, EntryOutcome, Outcome
 from reconciler.core.pass_report import PassReport
 from reconciler.core.render_status import StatusPage, render_status_page
 from reconciler.core.service_status import (
@@ -53,8 +53,8 @@ def test_each_sync_status_comes_from_what_the_pass_saw() -> None:
         plan=Plan((Change("new", Action.CREATE),)),
         result=ApplyResult(
             (
-                EntryOutcome("healed", Action.REPLACE, "replaced", "id-healed-2"),
-                EntryOutcome("bad", Action.REPLACE, "failed", reason="quota exceeded"),
+                EntryOutcome("healed", Action.REPLACE, Outcome.REPLACED, "id-healed-2"),
+                EntryOutcome("bad", Action.REPLACE, Outcome.FAILED, reason="quota exceeded"),
             )
         ),
         cost_of=lambda name: "1.50 USD" if name == "ok" else None,

@@ -12,7 +12,13 @@ import pytest
 
 from reconciler.core import schema_compile, validate
 from reconciler.core.manifest_versions import JsonPath
-from reconciler.core.model import Location, ReconcilePolicy, ReplaceStrategy, SecretRef
+from reconciler.core.model import (
+    Location,
+    ReconcilePolicy,
+    ReplaceStrategy,
+    SecretRef,
+    SecretSource,
+)
 
 SCHEMA = json.loads(
     (Path(__file__).resolve().parents[2] / "schemas" / "modeldeployment.v1.json").read_text()
@@ -303,7 +309,9 @@ def test_valid_documents_become_desired_models_sorted_by_name() -> None:
     assert llama.policy == ReconcilePolicy()
     assert llama.location == Location("dir/m.yaml", 3, 1)
     assert "hfToken" not in zed_model.spec and "name" not in zed_model.spec
-    assert zed_model.secrets == (SecretRef("hfToken", "fromFile", "../tok", base_dir="dir"),)
+    assert zed_model.secrets == (
+        SecretRef("hfToken", SecretSource.FROM_FILE, "../tok", base_dir="dir"),
+    )
     assert zed_model.policy == ReconcilePolicy(False, ReplaceStrategy.DELETE_FIRST)
 
 

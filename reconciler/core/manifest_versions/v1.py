@@ -18,13 +18,14 @@ from reconciler.core.model import (
     Location,
     ReconcilePolicy,
     ReplaceStrategy,
+    SecretSource,
 )
 
 API_VERSION = API_VERSION_V1
 SCHEMA_FILE = "modeldeployment.v1.json"
 QUIET_PATHS: tuple[JsonPath, ...] = tuple(("spec", name) for name in SECRET_FIELDS)
 
-SECRET_SOURCES = ("fromEnv", "fromFile")
+SECRET_SOURCES = tuple(source.value for source in SecretSource)
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # region field -> the only cloudProvider it may be used with
 REGION_PROVIDERS = {
@@ -62,7 +63,7 @@ def _check_secret(spec: Mapping[str, Any], name: str) -> list[Problem]:
     target = value[source]
     if not isinstance(target, str) or not target:
         return [Problem((*path, source), f"{source} must be a non-empty string")]
-    if source == "fromEnv" and not _ENV_NAME.fullmatch(target):
+    if source == SecretSource.FROM_ENV.value and not _ENV_NAME.fullmatch(target):
         return [
             Problem(
                 (*path, source), "fromEnv must name an environment variable (letters, digits, '_')"
