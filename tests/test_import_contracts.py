@@ -52,9 +52,9 @@ def _copy_package(tmp_path: Path) -> Path:
             "reconciler.pipeline is not allowed to import reconciler.commands",
         ),
         (
-            "apply.py",
+            "apply/entry.py",
             "import reconciler.pipeline  # probe",
-            "reconciler.apply is not allowed to import reconciler.pipeline",
+            "- reconciler.apply.entry -> reconciler.pipeline",
         ),
         (
             "adapters/http_api.py",
