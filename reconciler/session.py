@@ -44,8 +44,25 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
-    def resolve(cls, environ: Mapping[str, str], **flags: Any) -> Settings:
-        return cls(environ=MappingProxyType(dict(environ)), **flags)
+    def resolve(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        state_path: str,
+        api_url: str | None = None,
+        concurrency: int = 8,
+        lock_timeout: float = 60.0,
+        timeout: float = 30.0,
+    ) -> Settings:
+        """The settings over a copy of `environ` taken now: later changes are not seen."""
+        return cls(
+            state_path=state_path,
+            api_url=api_url,
+            concurrency=concurrency,
+            lock_timeout=lock_timeout,
+            timeout=timeout,
+            environ=MappingProxyType(dict(environ)),
+        )
 
     @property
     def user_id(self) -> str | None:
