@@ -41,6 +41,9 @@ class Settings:
     concurrency: int = 8
     lock_timeout: float = 60.0
     timeout: float = 30.0  # seconds per API call, unless the environment sets it
+    # Seconds an open circuit stays shut; None: for the whole command (one run). A loop
+    # sets it, or one bad spell of the API would fail every later pass.
+    breaker_cooldown: float | None = None
     environ: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     @classmethod
@@ -53,6 +56,7 @@ class Settings:
         concurrency: int = 8,
         lock_timeout: float = 60.0,
         timeout: float = 30.0,
+        breaker_cooldown: float | None = None,
     ) -> Settings:
         """The settings over a copy of `environ` taken now: later changes are not seen."""
         return cls(
@@ -61,6 +65,7 @@ class Settings:
             concurrency=concurrency,
             lock_timeout=lock_timeout,
             timeout=timeout,
+            breaker_cooldown=breaker_cooldown,
             environ=MappingProxyType(dict(environ)),
         )
 
@@ -195,6 +200,7 @@ class Session:
                         timeout=settings.timeout,
                         environ=settings.environ,
                         tokens=tokens,
+                        breaker_cooldown=settings.breaker_cooldown,
                     )
                 )
                 self.clients_built += 1

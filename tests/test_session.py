@@ -8,6 +8,7 @@ The pass tests run the real HTTP client against the real sandbox over loopback.
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,28 @@ def test_passes_that_heal_share_one_client_and_one_whoami(
     # An apply, three passes (detect, price, correct): one client, one question.
     assert session.clients_built == 1
     assert sandbox.stats()["profileCalls"] == 1
+
+
+@pytest.mark.e2e
+def test_a_loop_session_tries_again_after_a_bad_spell_of_the_api(
+    sandbox: SandboxProcess, tmp_path: Path
+) -> None:
+    manifests = tmp_path / "manifests"
+    write_manifest(manifests, "alpha")
+    # No retries: each failing pass counts one failure towards opening the circuit.
+    environ = {**sandbox.env, "TENSORMESH_RETRY_BUDGET": "0", "TENSORMESH_USER_ID": sandbox.user_id}
+    settings = Settings.resolve(
+        environ, state_path=str(tmp_path / "state.json"), breaker_cooldown=0.2
+    )
+    options = reconcile.PassOptions(detect_only=True)
+    with Session(settings) as session:
+        sandbox.set_faults(errorRate=1.0)
+        failed = [
+            reconcile.run_pass(n, [str(manifests)], session, options=options) for n in range(6)
+        ]
+        assert all(report.error for report in failed)
+        assert "circuit" in (failed[-1].error or "")  # open: nothing was sent
+        sandbox.set_faults(errorRate=0.0)
+        time.sleep(0.3)
+        recovered = reconcile.run_pass(7, [str(manifests)], session, options=options)
+    assert recovered.error is None

@@ -359,12 +359,15 @@ def connect(
     timeout: float = 30.0,
     environ: Mapping[str, str],
     tokens: TokenSource | None = None,
+    breaker_cooldown: float | None = None,
 ) -> HttpModelsApi:
     """An HttpModelsApi for the configured control plane, pooled for `concurrency` workers.
 
     The token comes from the environment (token_source.from_environment: the variable, a
     file, or `tm`'s login), never from a flag, so it stays out of shell history and process
     listings; `tokens` passes a source a long-lived command keeps across passes.
+    `breaker_cooldown`: seconds after which an open circuit lets calls through again; None
+    keeps it open for the client's life (one run).
     """
     env = environ
     if tokens is None:
@@ -404,7 +407,10 @@ def connect(
         },
     )
     transports = [direct, *(t for t in mounts.values() if t is not None)]
-    return HttpModelsApi(client, token=tokens, policy=policy, transports=transports)
+    breaker = CircuitBreaker(cooldown=breaker_cooldown)
+    return HttpModelsApi(
+        client, token=tokens, policy=policy, transports=transports, breaker=breaker
+    )
 
 
 def _transport(

@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from reconciler.service import Board
 
 
+# Seconds an open circuit stays shut in a loop (or one --interval, when shorter).
+BREAKER_COOLDOWN = 60.0
+
+
 @click.command("reconcile")
 @click.argument("paths", nargs=-1, type=click.Path(), metavar="PATH...")
 @state_option
@@ -232,6 +236,8 @@ def command(
         api_url=api_url,
         concurrency=concurrency,
         lock_timeout=lock_timeout,
+        # The loop's one client: a circuit opened by a bad spell lets a later pass try again.
+        breaker_cooldown=min(interval, BREAKER_COOLDOWN),
     )
     session = Session(resolved, track=clients.track)
     # A bad token or URL is one usage error now, not a failed pass every --interval.

@@ -22,6 +22,7 @@ def resolve(
     concurrency: int = 8,
     lock_timeout: float = 60.0,
     quick: bool = False,
+    breaker_cooldown: float | None = None,
 ) -> Settings:
     """`quick`: a command that needs no API (a plan reading prices) gives an unreachable one
     only a few seconds before it goes on without: short timeout and retry budget, unless
@@ -39,4 +40,5 @@ def resolve(
         concurrency=concurrency,
         lock_timeout=lock_timeout,
         timeout=timeout,
+        breaker_cooldown=breaker_cooldown,
     )
