@@ -14,9 +14,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Everything: unit, e2e (real CLI against a real sandbox), conformance, a 6-seed smoke of
-# the fault campaign.
+# the fault campaign. In TEST_WORKERS pytest-xdist workers, whole modules each (a module's
+# sandbox is started once): the e2e tests spend about half their time waiting on their
+# subprocesses, so two workers per core keep a 2-core machine busy.
+TEST_WORKERS ?= 4
 test: $(STAMP) postgres-server deps-chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope
 
 # Unit tests only, for feedback while editing: no subprocess (sandbox or CLI), no e2e, no
 # conformance, nothing slow; property tests draw a fifth of their examples.

@@ -19,7 +19,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -168,8 +167,10 @@ def run_seed(
         sandbox.set_faults(**_random_knobs(rng))
         proc = _start(_apply_args(manifests, state, rng), env)
         if rng.random() < 0.5:
-            time.sleep(rng.uniform(0.05, 1.5))
-            if proc.poll() is None:
+            # Killed at a random moment if still running; an apply done sooner is not waited on.
+            try:
+                proc.wait(timeout=rng.uniform(0.05, 1.5))
+            except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 totals["kills"] += 1
         _, stderr = proc.communicate(timeout=180)
