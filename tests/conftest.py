@@ -5,6 +5,7 @@ reset (`POST /_sandbox/reset`) before each test so that every test starts from a
 from __future__ import annotations
 
 import compileall
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,11 @@ from hypothesis import settings
 from tests.support import examples
 from tests.support.postgres import PostgresServer, start_postgres
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
+
+# Bytecode is written during a test session even where PYTHONDONTWRITEBYTECODE is set (this
+# project's machines): pytest then keeps its rewritten test modules, and each run or xdist
+# worker imports them compiled instead of compiling ~150 modules again (~2 s of CPU each).
+sys.dont_write_bytecode = False
 
 if examples.SCALE < 1:  # `make test-fast`: also fewer examples where a test sets none
     settings.register_profile("fast", max_examples=examples.examples(100))
@@ -63,6 +69,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         module = _module_of(item)
         ranks[module] = min(ranks.get(module, 2), _rank(item))
     items.sort(key=lambda item: ranks[_module_of(item)])
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # A test's ("summary", text) property, e.g. the fault campaign's totals: printed here, as
+    # an xdist worker's own output never reaches the terminal.
+    for report in terminalreporter.getreports("passed") + terminalreporter.getreports("failed"):
+        for name, text in getattr(report, "user_properties", ()):
+            if name == "summary" and report.when == "call":
+                terminalreporter.write_line(str(text))
 
 
 @pytest.fixture(scope="module")
