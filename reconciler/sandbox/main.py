@@ -5,6 +5,7 @@ The only sandbox module that touches stdout; everything it prints is safe (no re
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -32,6 +33,9 @@ def run_sandbox(config: SandboxConfig, *, out: TextIO = sys.stdout) -> None:
         failed_status=config.shape.failed_status,
     )
     app = create_app(config, store, FaultInjector(config.knobs, seed=config.seed))
+    # The imported frameworks (fastapi, pydantic, uvicorn) live as long as the process: frozen
+    # out of the cycle collector, they cost no collection while serving nor at exit (~0.1 s).
+    gc.freeze()
     try:
         sock = server.bind_socket(config.host, config.port)
     except OSError as exc:

@@ -37,7 +37,7 @@ def test_failed_drift_shows_the_deployment_logs(sandbox: SandboxProcess, tmp_pat
 
 
 def test_a_failed_apply_names_the_logs(tmp_path: Path) -> None:
-    with start_sandbox("--fail-rate", "1", ready_after=0.1) as sandbox:
+    with start_sandbox("--fail-rate", "1") as sandbox:
         manifests, state = tmp_path / "manifests", tmp_path / "state.json"
         write_manifest(manifests, "alpha")
         result = run_cli(
