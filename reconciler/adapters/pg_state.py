@@ -137,10 +137,13 @@ class PgJournal:
         self.written: list[JournalRecord] = []  # this run's records, for the audit history
         self._buffer: list[str] = []
         self._buffer_durable = False  # some buffered row's writer waits for the disk
+        self._buffer_lock = threading.Lock()
+        # Guards the two marks and whose turn it is to commit; waiters covered by a commit
+        # all wake at once (handing a lock on one by one cost a thread switch per waiter).
+        self._turn = threading.Condition()
+        self._committing = False
         self._committed = 0  # tickets committed in the server
         self._synced = 0  # tickets committed and on the server's disk
-        self._buffer_lock = threading.Lock()
-        self._sync_lock = threading.Lock()
 
     @property
     def synced(self) -> int:
@@ -157,42 +160,54 @@ class PgJournal:
             return self.records_written
 
     def hand_over(self, ticket: int) -> None:
-        with self._sync_lock:
-            if self._committed < ticket:
-                self._commit_buffer(durable=False)
+        self._await(ticket, durable=False)
 
     def sync(self, ticket: int) -> None:
-        with self._sync_lock:
-            if self._synced >= ticket:
-                return
-            if not self._commit_buffer(durable=True):
-                # Nothing buffered: the ticket was committed without waiting for the disk.
-                self._execute(_FLUSH_ROWS, (self._workspace_id, self._workspace_id))
-                self._synced = self._committed
+        self._await(ticket, durable=True)
 
-    def _commit_buffer(self, *, durable: bool) -> bool:
+    def _await(self, ticket: int, *, durable: bool) -> None:
+        """Return once `ticket` is committed (on disk too when `durable`): by a commit of
+        another thread, or by this one's, of every row buffered when it starts."""
+        with self._turn:
+            while self._committing and not self._covers(ticket, durable=durable):
+                self._turn.wait()
+            if self._covers(ticket, durable=durable):
+                return
+            self._committing = True
+        committed, synced = self._committed, self._synced
+        try:
+            committed, synced = self._commit_buffer(durable=durable)
+        finally:
+            with self._turn:
+                self._committed, self._synced = committed, synced
+                self._committing = False
+                self._turn.notify_all()
+
+    def _covers(self, ticket: int, *, durable: bool) -> bool:
+        return (self._synced if durable else self._committed) >= ticket
+
+    def _commit_buffer(self, *, durable: bool) -> tuple[int, int]:
         """Insert every buffered row in one transaction, waiting for the server's disk when
-        `durable` or when a buffered row's writer waits for it; False when none was buffered.
-        The caller holds the sync lock."""
+        `durable` or when a buffered row's writer waits for it; the marks after it. Only
+        one thread at a time (the one whose turn it is)."""
         with self._buffer_lock:
             rows, self._buffer = self._buffer, []
             durable = durable or self._buffer_durable
             self._buffer_durable = False
             covered = self.records_written
         if not rows:
-            return False
-        mode = "on" if durable else "off"
+            # Every ticket is committed, some without waiting for the disk: flush them.
+            self._execute(_FLUSH_ROWS, (self._workspace_id, self._workspace_id))
+            return covered, covered
         try:
-            self._execute(_INSERT_ROWS, (self._workspace_id, rows, mode))
+            self._execute(_INSERT_ROWS, (self._workspace_id, rows, "on" if durable else "off"))
         except StateError:
             with self._buffer_lock:
                 self._buffer[:0] = rows  # still not committed: a later sync retries them
                 self._buffer_durable = self._buffer_durable or durable
             raise
-        self._committed = covered
-        if durable:
-            self._synced = covered  # the WAL flush covered every earlier commit too
-        return True
+        # A synchronous commit's WAL flush covers every earlier commit too.
+        return covered, covered if durable else self._synced
 
     def _execute(self, statement: str, params: tuple[Any, ...]) -> None:
         try:
