@@ -107,8 +107,9 @@ def _read_journal(conn: Any, workspace_id: int, location: str) -> list[JournalRe
 
 # One statement per group: the rows in array order (their seq follows the ordinality), and
 # set_config(..., true) is SET LOCAL for the statement's own transaction, evaluated once.
+# The array goes in binary (%b): its text form escapes every quote of every JSON line.
 _INSERT_ROWS = """INSERT INTO tensormesh_journal (workspace_id, record)
-    SELECT %s, r FROM unnest(%s::text[]) WITH ORDINALITY AS t(r, i)
+    SELECT %s, r FROM unnest(%b::text[]) WITH ORDINALITY AS t(r, i)
     WHERE (SELECT set_config('synchronous_commit', %s, true)) IS NOT NULL
     ORDER BY i"""
 # A commit flushes the WAL only if its transaction wrote some: rewriting the last row

@@ -129,6 +129,16 @@ def test_under_concurrent_workers_no_intent_is_committed_without_the_disk(pg_url
     assert len(read_state(location).entries) == 40
 
 
+def test_a_row_keeps_quotes_backslashes_and_non_ascii_text_exactly(pg_url: str) -> None:
+    location = f"{pg_url}#default"
+    spec = {**SPEC, "modelPath": 'org/"quoted"\\back\nslash-\u00e9\u4e2d'}
+    recorded = RecordedEntry("a", "m-1", spec, spec_digest(spec))
+    with StateStore.open(location, command="apply") as store:
+        store.ensure_on_disk()
+        store.record_many([intent("a"), JournalRecord("entry", "a", recorded)])
+    assert read_state(location).entries["a"] == recorded  # replayed from the rows
+
+
 def test_a_crash_before_commit_loses_nothing(pg_url: str) -> None:
     location = f"{pg_url}#default"
     with pytest.raises(RuntimeError), StateStore.open(location, command="apply") as store:
