@@ -73,5 +73,6 @@ def _apply(work: workload.Workload, settings: suite.Settings, server: object) ->
     return Result(
         "apply N creates, PostgreSQL state", n, best.wall, best.cpu, ideal, "N*lat/conc", 1.3,
         best.peak_mb, len(runs),
-        note="--no-wait; each intent committed before its deploy, IDs group-committed",
+        note="--no-wait; each intent committed (on disk) before its deploy, each ID committed "
+        "(not waited onto disk) before its entry moves on",
     )  # fmt: skip

@@ -106,9 +106,29 @@ def _read_journal(conn: Any, workspace_id: int, location: str) -> list[JournalRe
     return records
 
 
+# One statement per group: the rows in array order (their seq follows the ordinality), and
+# set_config(..., true) is SET LOCAL for the statement's own transaction, evaluated once.
+# The array goes in binary (%b): its text form escapes every quote of every JSON line.
+_INSERT_ROWS = """INSERT INTO tensormesh_journal (workspace_id, record)
+    SELECT %s, r FROM unnest(%b::text[]) WITH ORDINALITY AS t(r, i)
+    WHERE (SELECT set_config('synchronous_commit', %s, true)) IS NOT NULL
+    ORDER BY i"""
+# A commit flushes the WAL only if its transaction wrote some: rewriting the last row
+# (unchanged) makes this synchronous commit flush every earlier commit with it.
+_FLUSH_ROWS = """UPDATE tensormesh_journal SET record = record
+    WHERE workspace_id = %s
+      AND seq = (SELECT max(seq) FROM tensormesh_journal WHERE workspace_id = %s)"""
+
+
 class PgJournal:
-    """The journal as rows. `write_many` only buffers; `sync` inserts everything buffered in
-    one committed transaction (group commit: concurrent workers share one round trip)."""
+    """The journal as rows. `write_many` only buffers; `sync` and `hand_over` insert
+    everything buffered in one committed transaction (group commit: concurrent workers
+    share one round trip). A group whose rows were all written with `durable=False` (a
+    deploy's returned ID) commits with synchronous_commit off: committed in the server when
+    `hand_over` returns, so a kill of this process loses none, and on its disk with the next
+    synchronous commit (a WAL flush covers every earlier commit) or the WAL writer's next
+    round; only a crash of the server before then can lose it, as an OS crash can lose a
+    state file's unsynced line."""
 
     def __init__(self, conn: Any, url: str, workspace_id: int) -> None:
         self._conn = conn
@@ -118,48 +138,84 @@ class PgJournal:
         self.records_written = 0
         self.written: list[JournalRecord] = []  # this run's records, for the audit history
         self._buffer: list[str] = []
-        self._synced = 0
+        self._buffer_durable = False  # some buffered row's writer waits for the disk
         self._buffer_lock = threading.Lock()
-        self._sync_lock = threading.Lock()
+        # Guards the two marks and whose turn it is to commit; waiters covered by a commit
+        # all wake at once (handing a lock on one by one cost a thread switch per waiter).
+        self._turn = threading.Condition()
+        self._committing = False
+        self._committed = 0  # tickets committed in the server
+        self._synced = 0  # tickets committed and on the server's disk
 
     @property
     def synced(self) -> int:
         return self._synced
 
-    def write_many(self, records: Sequence[JournalRecord]) -> int:
+    def write_many(self, records: Sequence[JournalRecord], *, durable: bool = True) -> int:
         lines = [canonical_json(rec.to_json()) for rec in records]
         with self._buffer_lock:
             self._buffer.extend(lines)
+            self._buffer_durable = self._buffer_durable or durable
             self.written.extend(records)
             self.bytes_written += sum(len(line) + 1 for line in lines)
             self.records_written += len(records)
             return self.records_written
 
+    def hand_over(self, ticket: int) -> None:
+        self._await(ticket, durable=False)
+
     def sync(self, ticket: int) -> None:
-        with self._sync_lock:
-            if self._synced >= ticket:
+        self._await(ticket, durable=True)
+
+    def _await(self, ticket: int, *, durable: bool) -> None:
+        """Return once `ticket` is committed (on disk too when `durable`): by a commit of
+        another thread, or by this one's, of every row buffered when it starts."""
+        with self._turn:
+            while self._committing and not self._covers(ticket, durable=durable):
+                self._turn.wait()
+            if self._covers(ticket, durable=durable):
                 return
+            self._committing = True
+        committed, synced = self._committed, self._synced
+        try:
+            committed, synced = self._commit_buffer(durable=durable)
+        finally:
+            with self._turn:
+                self._committed, self._synced = committed, synced
+                self._committing = False
+                self._turn.notify_all()
+
+    def _covers(self, ticket: int, *, durable: bool) -> bool:
+        return (self._synced if durable else self._committed) >= ticket
+
+    def _commit_buffer(self, *, durable: bool) -> tuple[int, int]:
+        """Insert every buffered row in one transaction, waiting for the server's disk when
+        `durable` or when a buffered row's writer waits for it; the marks after it. Only
+        one thread at a time (the one whose turn it is)."""
+        with self._buffer_lock:
+            rows, self._buffer = self._buffer, []
+            durable = durable or self._buffer_durable
+            self._buffer_durable = False
+            covered = self.records_written
+        if not rows:
+            # Every ticket is committed, some without waiting for the disk: flush them.
+            self._execute(_FLUSH_ROWS, (self._workspace_id, self._workspace_id))
+            return covered, covered
+        try:
+            self._execute(_INSERT_ROWS, (self._workspace_id, rows, "on" if durable else "off"))
+        except StateError:
             with self._buffer_lock:
-                rows, self._buffer = self._buffer, []
-                covered = self.records_written
-            try:
-                # One statement, autocommitted: one round trip and one WAL flush per group.
-                # Rows get their seq in array order (ORDER BY the ordinality).
-                self._conn.execute(
-                    """INSERT INTO tensormesh_journal (workspace_id, record)
-                       SELECT %s, r FROM unnest(%s::text[]) WITH ORDINALITY AS t(r, i)
-                       ORDER BY i""",
-                    (self._workspace_id, rows),
-                )
-            except pg_connect.driver().Error as exc:
-                with self._buffer_lock:
-                    self._buffer[:0] = rows  # still not durable: a later sync retries them
-                raise pg_connect.failure(
-                    self._url,
-                    "cannot append to the journal of",
-                    exc,
-                ) from exc
-            self._synced = covered
+                self._buffer[:0] = rows  # still not committed: a later sync retries them
+                self._buffer_durable = self._buffer_durable or durable
+            raise
+        # A synchronous commit's WAL flush covers every earlier commit too.
+        return covered, covered if durable else self._synced
+
+    def _execute(self, statement: str, params: tuple[Any, ...]) -> None:
+        try:
+            self._conn.execute(statement, params)
+        except pg_connect.driver().Error as exc:
+            raise pg_connect.failure(self._url, "cannot append to the journal of", exc) from exc
 
     def close(self) -> None:
         """Nothing to close: the backing owns the connection."""
@@ -183,12 +239,6 @@ class PgBacking:
     @property
     def journal(self) -> PgJournal:
         return self._journal
-
-    @property
-    def syncs_every_record(self) -> bool:
-        # A row not yet sent lives only in this process: every returned ID is committed
-        # (group-committed with the other workers' rows) before its entry moves on.
-        return True
 
     def exists(self) -> bool:
         row = self._conn.execute(

@@ -2,8 +2,9 @@
 
 Each `record()` is durable (fsynced journal line) before it returns, or with `wait=False`
 soon after (the next fsync of any record, or `flush()`); a record counts in memory only once
-it is durable. `commit()` folds the journal into the state file. Decides nothing about
-deployments: transitions are core/record.py.
+it is durable. With `wait=False` it still survives a kill of this process when it returns
+(a written line, a committed row). `commit()` folds the journal into the state file.
+Decides nothing about deployments: transitions are core/record.py.
 """
 
 from __future__ import annotations
@@ -27,14 +28,19 @@ _V = TypeVar("_V")
 
 
 class JournalPort(Protocol):
-    """What the store needs of a journal: buffered writes, group-committed syncs."""
+    """What the store needs of a journal: buffered writes, group-committed syncs.
+
+    `write_many(..., durable=False)` marks records whose writer will not wait for the disk;
+    `hand_over(ticket)` returns once they survive a kill of this process (not a crash of
+    the machine holding them); `sync(ticket)` once they are on disk."""
 
     bytes_written: int
     records_written: int
 
     @property
     def synced(self) -> int: ...
-    def write_many(self, records: Sequence[JournalRecord]) -> int: ...
+    def write_many(self, records: Sequence[JournalRecord], *, durable: bool = True) -> int: ...
+    def hand_over(self, ticket: int) -> None: ...
     def sync(self, ticket: int) -> None: ...
     def close(self) -> None: ...
     def remove(self) -> None: ...
@@ -45,12 +51,6 @@ class Backing(Protocol):
 
     @property
     def journal(self) -> JournalPort: ...
-    @property
-    def syncs_every_record(self) -> bool:
-        """True when a record written without waiting would not survive a kill of this
-        process (it is only in its memory), so `record` must wait for it anyway."""
-        ...
-
     def exists(self) -> bool: ...
     def save(self, state: State) -> None: ...
     def note_run(self, **facts: Any) -> None: ...
@@ -66,10 +66,6 @@ class _FileBacking:
     @property
     def journal(self) -> JournalPort:
         return self._journal
-
-    @property
-    def syncs_every_record(self) -> bool:
-        return False  # a written line is in the OS: only a power cut can lose it unsynced
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -175,22 +171,26 @@ class StateStore:
     def record(self, rec: JournalRecord, *, wait: bool = True) -> None:
         """Make `rec` durable, then apply it; safe to call from apply's worker threads.
 
-        `wait=False` returns once the line is written, without waiting for the disk: the
-        line becomes durable with the next fsync of any record (another worker's next
-        intent, a few milliseconds later at most) or at `flush()`, and is applied in memory
-        only then. Only for records that an already durable record makes recoverable: a
-        deploy's returned ID, whose open intent makes the next run look it up by name.
+        `wait=False` returns once the record survives a kill of this process (a line written
+        to the file, a row committed without waiting for the server's disk), not a crash
+        of the machine holding it: it becomes durable with the next sync of any record
+        (another worker's next intent, a few milliseconds later at most) or at `flush()`,
+        and is applied in memory only then. Only for records that an already durable record
+        makes recoverable: a deploy's returned ID, whose open intent makes the next run look
+        it up by name.
         """
         self.record_many((rec,), wait=wait)
 
     def record_many(self, records: Sequence[JournalRecord], *, wait: bool = True) -> None:
         """`record` for several records at once: one write and (when waiting) one fsync."""
         with self._mutex:
-            last = self._journal.write_many(records)
+            last = self._journal.write_many(records, durable=wait)
             first = last - len(records) + 1
             self._pending.extend(zip(range(first, last + 1), records, strict=True))
-        if wait or self._backing.syncs_every_record:
+        if wait:
             self._sync(last)
+        else:
+            self._journal.hand_over(last)
 
     def flush(self) -> None:
         """Make every record written so far durable and apply it in memory."""

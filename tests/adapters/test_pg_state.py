@@ -8,7 +8,7 @@ import threading
 import psycopg
 import pytest
 
-from reconciler.adapters import pg_schema, state_file
+from reconciler.adapters import pg_connect, pg_schema, pg_state, state_file
 from reconciler.adapters.state_store import StateStore, read_state
 from reconciler.core.errors import StateError, StateLockedError
 from reconciler.core.model import Action, Intent, RecordedEntry
@@ -46,6 +46,97 @@ def test_an_intent_is_in_the_database_when_record_returns(pg_url: str) -> None:
         assert store.commit() is True
     assert journal_rows(pg_url) == 0
     assert read_state(location).serial == 1
+
+
+# Each journal row's write, with the synchronous_commit its transaction commits under.
+COMMIT_PROBE = """
+CREATE TABLE commit_probe (id serial, tg_op text, op text, setting text);
+CREATE FUNCTION commit_probe() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO commit_probe (tg_op, op, setting)
+    VALUES (TG_OP, NEW.record::jsonb->>'op', current_setting('synchronous_commit'));
+    RETURN NULL;
+END $$;
+CREATE TRIGGER commit_probe AFTER INSERT OR UPDATE ON tensormesh_journal
+    FOR EACH ROW EXECUTE FUNCTION commit_probe();
+"""
+
+
+def probed_commits(url: str) -> list[tuple[str, str, str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT tg_op, op, setting FROM commit_probe ORDER BY id")
+        return [(tg_op, op, setting) for tg_op, op, setting in rows]
+
+
+def test_a_returned_id_is_committed_without_waiting_for_the_disk_an_intent_waits(
+    pg_url: str,
+) -> None:
+    location = f"{pg_url}#default"
+    with StateStore.open(location, command="apply") as store:
+        store.ensure_on_disk()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(COMMIT_PROBE)
+        store.record(intent("a"))
+        store.record(entry("a", "m-9"), wait=False)
+        # Committed when record returns (a kill of this process loses nothing) ...
+        assert journal_rows(pg_url) == 2
+        assert read_state(location).entries["a"].model_id == "m-9"
+        assert probed_commits(pg_url) == [("INSERT", "intent", "on"), ("INSERT", "entry", "off")]
+        # ... and flush() makes it durable: a synchronous commit flushes every earlier one.
+        store.flush()
+        assert probed_commits(pg_url)[2:] == [("UPDATE", "entry", "on")]
+        assert store.commit() is True
+    assert read_state(location).entries["a"].model_id == "m-9"
+
+
+def test_an_intent_committed_along_with_an_id_still_waits_for_the_disk(pg_url: str) -> None:
+    conn = pg_connect.connect(pg_url)
+    try:
+        pg_schema.ensure_schema(conn, "test")
+        journal = pg_state.PgJournal(conn, pg_url, pg_schema.ensure_workspace(conn, "default"))
+        conn.execute(COMMIT_PROBE)
+        first = journal.write_many([intent("a")])
+        second = journal.write_many([entry("b")], durable=False)
+        journal.hand_over(second)  # one group: it takes the intent along
+        assert journal.synced == second
+        journal.sync(first)  # already on disk: no second commit
+    finally:
+        conn.close()
+    assert probed_commits(pg_url) == [("INSERT", "intent", "on"), ("INSERT", "entry", "on")]
+
+
+def test_under_concurrent_workers_no_intent_is_committed_without_the_disk(pg_url: str) -> None:
+    location = f"{pg_url}#default"
+    with StateStore.open(location, command="apply") as store:
+        store.ensure_on_disk()
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(COMMIT_PROBE)
+
+        def deploy(i: int) -> None:
+            store.record(intent(f"e{i}"))
+            store.record(entry(f"e{i}", f"m-{i}"), wait=False)
+
+        threads = [threading.Thread(target=deploy, args=(i,)) for i in range(40)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert journal_rows(pg_url) == 80  # every ID committed before its thread moved on
+        store.commit()
+    written = probed_commits(pg_url)
+    intents = [setting for tg_op, op, setting in written if (tg_op, op) == ("INSERT", "intent")]
+    assert intents == ["on"] * 40
+    assert len(read_state(location).entries) == 40
+
+
+def test_a_row_keeps_quotes_backslashes_and_non_ascii_text_exactly(pg_url: str) -> None:
+    location = f"{pg_url}#default"
+    spec = {**SPEC, "modelPath": 'org/"quoted"\\back\nslash-\u00e9\u4e2d'}
+    recorded = RecordedEntry("a", "m-1", spec, spec_digest(spec))
+    with StateStore.open(location, command="apply") as store:
+        store.ensure_on_disk()
+        store.record_many([intent("a"), JournalRecord("entry", "a", recorded)])
+    assert read_state(location).entries["a"] == recorded  # replayed from the rows
 
 
 def test_a_crash_before_commit_loses_nothing(pg_url: str) -> None:
