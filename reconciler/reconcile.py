@@ -22,7 +22,7 @@ from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file, state_store
 from reconciler.apply import ApplyOptions, UserIds
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, DriftKind, detect_drift, live_statuses
+from reconciler.core.drift import Drift, DriftKind, detect_drift, known_models, live_statuses
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
@@ -97,12 +97,13 @@ def fetch_live(
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
+    known = known_models(desired, state)  # the rest may come back brief: never read in full
     # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
     # collector would otherwise scan again and again while they are parsed (heap.py). Not
     # frozen: a freeze here would keep this pass's garbage (its clients) past the pass.
     with heap.paused_collection():
         for user in sorted(wanted or {users.default()}):
-            live.extend(api.list_models(user))
+            live.extend(api.list_models(user, known=known))
     return tuple(live)
 
 

@@ -46,7 +46,7 @@ from reconciler.core.errors import (
     ApiUnreachableError,
     UsageError,
 )
-from reconciler.core.model import DeployRequest, LiveModel
+from reconciler.core.model import DeployRequest, KnownModels, LiveModel
 
 TOKEN_ENV = token_source.TOKEN_ENV
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
@@ -149,16 +149,47 @@ class HttpModelsApi:
             raise ApiError(call, detail="the profile has no user id; set TENSORMESH_USER_ID")
         return plain
 
-    def list_models(self, user_id: str) -> list[LiveModel]:
+    def list_models(self, user_id: str, *, known: KnownModels | None = None) -> list[LiveModel]:
         call = f"GET /v1/models (list models of user {user_id})"
         response = self._send(
             "GET", self._models_url, call=call, params={"userId": user_id}, retried=True
         )
-        body = self._json(call, response)
+        # With `known`, only the models read in full are walked (_read_listing).
+        body = self._json(call, response, walk=known is None)
         models = body.get("models") or []  # an empty list is a zero value: may be missing
         if not isinstance(models, list):
             raise self._malformed(call, response, "`models` is not a list")
-        return [self._parse(call, response, item) for item in models]
+        if known is None:
+            return [self._parse(call, response, item) for item in models]
+        return self._read_listing(call, response, models, known)
+
+    def _read_listing(
+        self, call: str, response: httpx.Response, models: list[Any], known: KnownModels
+    ) -> list[LiveModel]:
+        """The models `known` names in full, every other brief (live_model.parse_brief).
+
+        Every model's own apiKey is kept for scrubbing, as the whole-body walk would; a
+        model read in full is walked first (depth, nested keys), as its parse recurses."""
+        keys = {
+            key
+            for item in models
+            if type(item) is dict and type(key := item.get("apiKey")) is str and len(key) >= 4
+        }
+        with self._keys_lock:
+            self._returned_keys.update(keys)
+        out = []
+        for item in models:
+            model = self._parse(call, response, item, brief=True)
+            if known.names_model(model.model_id, model.model_name):
+                depth, found = _walk(item)
+                if depth + 2 > _MAX_DEPTH:  # below the envelope and the list
+                    why = f"the response is nested deeper than {_MAX_DEPTH} levels"
+                    raise self._malformed(call, response, why)
+                with self._keys_lock:
+                    self._returned_keys.update(found)
+                model = self._parse(call, response, item)
+            out.append(model)
+        return out
 
     def get_model(self, user_id: str, model_id: str) -> LiveModel:
         path = _model_path(model_id)
@@ -322,8 +353,8 @@ class HttpModelsApi:
         with self._keys_lock:
             return (*hidden, *self._returned_keys)
 
-    def _json(self, call: str, response: httpx.Response) -> Mapping[str, Any]:
-        why, body, keys = _parse_json(response.content)
+    def _json(self, call: str, response: httpx.Response, *, walk: bool = True) -> Mapping[str, Any]:
+        why, body, keys = _parse_json(response.content, walk=walk)
         if why:
             raise self._malformed(call, response, why)
         if not isinstance(body, Mapping):
@@ -333,8 +364,12 @@ class HttpModelsApi:
                 self._returned_keys.update(keys)
         return body
 
-    def _parse(self, call: str, response: httpx.Response, obj: Any) -> LiveModel:
+    def _parse(
+        self, call: str, response: httpx.Response, obj: Any, *, brief: bool = False
+    ) -> LiveModel:
         try:
+            if brief:
+                return live_model.parse_brief(obj, call=call)
             return live_model.parse_model(obj, call=call)
         except ApiError as exc:
             raise self._malformed(call, response, exc.detail) from None
@@ -380,7 +415,9 @@ def connect(
     settings = http_settings.read_network_settings(env)
     if http_settings.TIMEOUT_ENV not in env:
         settings = dataclasses.replace(settings, timeout=timeout)
-    tls = http_settings.tls_context(settings)
+    # Plain http:// all the way (a sandbox, a local sidecar) loads no CA bundle: tens of
+    # milliseconds per client, twice a reconcile pass.
+    tls = http_settings.tls_context(settings) if _uses_tls(url, settings) else None
 
     def transport(proxy: str | None) -> httpx.BaseTransport:
         # One kept-alive connection per worker, so no worker opens a connection per call.
@@ -406,6 +443,15 @@ def connect(
     )
     transports = [direct, *(t for t in mounts.values() if t is not None)]
     return HttpModelsApi(client, token=tokens, policy=policy, transports=transports)
+
+
+def _uses_tls(url: str, settings: http_settings.NetworkSettings) -> bool:
+    """Whether any connection may be TLS: to the control plane, or to a proxy."""
+    schemes = {urllib.parse.urlsplit(url).scheme.lower()}
+    schemes |= {
+        urllib.parse.urlsplit(proxy).scheme.lower() for _, proxy in settings.proxies if proxy
+    }
+    return schemes != {"http"}
 
 
 def _transport(
@@ -575,8 +621,9 @@ def parse_json(content: bytes) -> tuple[str, Any]:
     return why, body
 
 
-def _parse_json(content: bytes) -> tuple[str, Any, set[str]]:
-    """parse_json's answer and every `apiKey` string in the document (see _walk)."""
+def _parse_json(content: bytes, *, walk: bool = True) -> tuple[str, Any, set[str]]:
+    """parse_json's answer and every `apiKey` string in the document (see _walk); without
+    `walk`, neither the depth nor the keys: the caller walks what it reads."""
     try:
         body = jsonlib.loads(
             content,
@@ -588,6 +635,8 @@ def _parse_json(content: bytes) -> tuple[str, Any, set[str]]:
         return f"the response holds {exc}", None, set()
     except (ValueError, RecursionError):
         return "the response is not JSON", None, set()
+    if not walk:
+        return "", body, set()
     depth, keys = _walk(body)
     if depth > _MAX_DEPTH:
         return f"the response is nested deeper than {_MAX_DEPTH} levels", None, set()

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.model import DesiredModel, LiveModel, RecordedEntry, State
+from reconciler.core.model import DesiredModel, KnownModels, LiveModel, RecordedEntry, State
 from reconciler.core.spec import live_differences, live_view
 
 
@@ -69,8 +69,8 @@ def detect_drift(
     desired: Sequence[DesiredModel], state: State, live: Sequence[LiveModel]
 ) -> tuple[Drift, ...]:
     """Every drift, sorted by name: one per drifted recorded entry, plus unmanaged models."""
-    known = {model.name for model in desired} | state.entries.keys() | state.intents.keys()
-    recorded = {entry.model_id for entry in state.entries.values()}
+    known = known_models(desired, state)
+    names, recorded = known.names, known.model_ids
     # One loop over the live list (20,000 models in a large account): the recorded models
     # by ID, and an unmanaged drift for each model nobody manages. A DELETED model lingers
     # in the list for a while; it counts as absent.
@@ -81,7 +81,7 @@ def detect_drift(
             continue
         if model.model_id in recorded:
             by_id[model.model_id] = model
-        if model.model_name not in known:
+        if model.model_name not in names:
             unmanaged.append(
                 Drift(
                     model.model_name,
@@ -99,6 +99,15 @@ def detect_drift(
     found.extend(unmanaged)
     found.sort(key=_order)
     return tuple(found)
+
+
+def known_models(desired: Sequence[DesiredModel], state: State) -> KnownModels:
+    """What a pass manages or may manage: recorded model IDs; names in the manifests, the
+    entries and the open intents. Every other live model is unmanaged."""
+    names = {model.name for model in desired} | state.entries.keys() | state.intents.keys()
+    return KnownModels(
+        frozenset(entry.model_id for entry in state.entries.values()), frozenset(names)
+    )
 
 
 def live_statuses(state: State, live: Sequence[LiveModel]) -> dict[str, str]:
