@@ -177,19 +177,26 @@ class HttpModelsApi:
         }
         with self._keys_lock:
             self._returned_keys.update(keys)
+        ids, names = known.model_ids, known.names  # KnownModels.names_model, inline
         out = []
-        for item in models:
-            model = self._parse(call, response, item, brief=True)
-            if known.names_model(model.model_id, model.model_name):
-                depth, found = _walk(item)
-                if depth + 2 > _MAX_DEPTH:  # below the envelope and the list
-                    why = f"the response is nested deeper than {_MAX_DEPTH} levels"
-                    raise self._malformed(call, response, why)
-                with self._keys_lock:
-                    self._returned_keys.update(found)
-                model = self._parse(call, response, item)
-            out.append(model)
+        try:
+            for item in models:
+                model = live_model.parse_brief(item, call=call)
+                if model.model_id in ids or model.model_name in names:
+                    model = self._read_in_full(call, item)
+                out.append(model)
+        except ApiError as exc:
+            raise self._malformed(call, response, exc.detail) from None
         return out
+
+    def _read_in_full(self, call: str, item: Any) -> LiveModel:
+        depth, found = _walk(item)
+        if depth + 2 > _MAX_DEPTH:  # below the envelope and its list
+            why = f"the response is nested deeper than {_MAX_DEPTH} levels"
+            raise ApiMalformedError(call, detail=why)
+        with self._keys_lock:
+            self._returned_keys.update(found)
+        return live_model.parse_model(item, call=call)
 
     def get_model(self, user_id: str, model_id: str) -> LiveModel:
         path = _model_path(model_id)
@@ -364,12 +371,8 @@ class HttpModelsApi:
                 self._returned_keys.update(keys)
         return body
 
-    def _parse(
-        self, call: str, response: httpx.Response, obj: Any, *, brief: bool = False
-    ) -> LiveModel:
+    def _parse(self, call: str, response: httpx.Response, obj: Any) -> LiveModel:
         try:
-            if brief:
-                return live_model.parse_brief(obj, call=call)
             return live_model.parse_model(obj, call=call)
         except ApiError as exc:
             raise self._malformed(call, response, exc.detail) from None

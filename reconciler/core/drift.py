@@ -113,7 +113,8 @@ def known_models(desired: Sequence[DesiredModel], state: State) -> KnownModels:
 def live_statuses(state: State, live: Sequence[LiveModel]) -> dict[str, str]:
     """Recorded entries whose live model reports another status than the recorded one
     (a model recorded INIT that is UP by now): what a pass writes back to the state."""
-    by_id = {model.model_id: model for model in live if not model.is_deleted}
+    recorded = {entry.model_id for entry in state.entries.values()}
+    by_id = {m.model_id: m for m in live if m.model_id in recorded and not m.is_deleted}
     return {
         name: model.status
         for name, entry in sorted(state.entries.items())
