@@ -80,7 +80,7 @@ class Refresh:
 
     desired: tuple[DesiredModel, ...]
     state: State
-    live: tuple[LiveModel, ...]
+    live: tuple[LiveModel, ...]  # the unmanaged ones brief (LiveModel.brief)
     drift: tuple[Drift, ...]
     plan: Plan
     statuses: Mapping[str, str] = field(default_factory=dict)  # to write back: name -> live

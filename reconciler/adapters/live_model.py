@@ -3,7 +3,7 @@
 Drops the returned apiKey here so nothing downstream can see it; does no HTTP.
 Refuses what must never be recorded or printed raw (IDs that are not plain identifiers,
 numbers outside int64) and strips control characters from every text it keeps. A brief
-parse reads, and so checks, only what an unmanaged model shows (docs/performance.md).
+parse reads, and so checks, only what an unmanaged model shows (docs/api-client.md).
 """
 
 from __future__ import annotations
