@@ -418,10 +418,10 @@ def connect(
     settings = http_settings.read_network_settings(env)
     if http_settings.TIMEOUT_ENV not in env:
         settings = dataclasses.replace(settings, timeout=timeout)
-    # Plain http:// all the way (a sandbox, a local sidecar) loads no default CA bundle:
-    # tens of milliseconds per client, twice a reconcile pass. A configured one is checked.
-    configured = settings.ca_bundle or settings.cert_file or settings.cert_dir
-    tls = http_settings.tls_context(settings) if configured or _uses_tls(url, settings) else None
+    # Plain http:// all the way (a sandbox, a local sidecar) loads no trust roots: tens of
+    # milliseconds per client, twice a pass. Our own TENSORMESH_CA_BUNDLE is still checked.
+    needed = settings.ca_bundle is not None or _uses_tls(url, settings)
+    tls = http_settings.tls_context(settings) if needed else None
 
     def transport(proxy: str | None) -> httpx.BaseTransport:
         # One kept-alive connection per worker, so no worker opens a connection per call.

@@ -154,9 +154,14 @@ def test_a_ca_bundle_is_loaded_only_when_a_connection_may_be_tls(
     assert http_api._uses_tls(url, settings) is tls
 
 
-def test_a_configured_ca_bundle_is_still_checked_for_plain_http(tmp_path: Any) -> None:
+def test_plain_http_loads_no_trust_roots_but_still_checks_tensormesh_ca_bundle(
+    tmp_path: Any,
+) -> None:
     env = {"TENSORMESH_CONTROL_PLANE_TOKEN": "tok-1a2b3c4d"}
-    http_api.connect("http://127.0.0.1:9", environ=env).close()
     missing = str(tmp_path / "nope.pem")
+    # The generic variables only matter to TLS: not loaded, so not refused, for http://.
+    http_api.connect("http://127.0.0.1:9", environ={**env, "SSL_CERT_FILE": missing}).close()
+    with pytest.raises(UsageError, match="SSL_CERT_FILE"):
+        http_api.connect("https://127.0.0.1:9", environ={**env, "SSL_CERT_FILE": missing})
     with pytest.raises(UsageError, match="TENSORMESH_CA_BUNDLE"):
         http_api.connect("http://127.0.0.1:9", environ={**env, "TENSORMESH_CA_BUNDLE": missing})
