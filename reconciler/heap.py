@@ -30,7 +30,8 @@ def building_long_lived() -> Iterator[None]:
 @contextmanager
 def paused_collection() -> Iterator[None]:
     """Inside: no cyclic collection; nothing is frozen. For what lives one pass only (a
-    live listing): frozen, its garbage would outlive the pass (see release_long_lived)."""
+    live listing, a pass's detection): frozen, its garbage would outlive the pass (see
+    release_long_lived); what it drops by the end was never scanned."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -38,6 +39,19 @@ def paused_collection() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextmanager
+def resumed_collection() -> Iterator[None]:
+    """Inside a pause: cyclic collection as usual, for long work whose garbage must not
+    wait for the pause to end (corrections send many calls and may poll for minutes)."""
+    was_enabled = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            gc.disable()
 
 
 def release_long_lived() -> None:

@@ -23,7 +23,7 @@ from reconciler import costing, failure_logs, heap, pipeline
 from reconciler.adapters import manifest_files, metrics_file
 from reconciler.apply import ApplyOptions
 from reconciler.core import budget, correct, metrics, record
-from reconciler.core.drift import Drift, detect_drift, live_statuses
+from reconciler.core.drift import Drift, detect_drift, known_models, live_statuses
 from reconciler.core.errors import ReconcilerError
 from reconciler.core.model import DesiredModel, DriftKind, LiveModel, Plan, State
 from reconciler.core.outcome import ApplyResult
@@ -81,7 +81,7 @@ class Refresh:
 
     desired: tuple[DesiredModel, ...]
     state: State
-    live: tuple[LiveModel, ...]
+    live: tuple[LiveModel, ...]  # the unmanaged ones brief (LiveModel.brief)
     drift: tuple[Drift, ...]
     plan: Plan
     statuses: Mapping[str, str] = field(default_factory=dict)  # to write back: name -> live
@@ -97,12 +97,13 @@ def fetch_live(
     wanted |= {entry.user_id or users.default() for entry in state.entries.values()}
     # Nothing managed yet: still list the caller's models, to report unmanaged ones.
     live: list[LiveModel] = []
+    known = known_models(desired, state)  # the rest may come back brief: never read in full
     # Kept until the pass ends, and no cycles: 20,000 models are ~1.5 M objects, which the
     # collector would otherwise scan again and again while they are parsed (heap.py). Not
     # frozen: a freeze here would keep this pass's garbage (its clients) past the pass.
     with heap.paused_collection():
         for user in sorted(wanted or {users.default()}):
-            live.extend(api.list_models(user))
+            live.extend(api.list_models(user, known=known))
     return tuple(live)
 
 
@@ -118,7 +119,10 @@ def with_failure_logs(
 
     Logs only explain: a call that fails leaves that item without logs, never the pass.
     """
-    by_id = {model.model_id: model for model in live}
+    failed = {item.live_model_id for item in drift if item.kind is DriftKind.FAILED}
+    if not failed:
+        return tuple(drift)  # the common pass: no index of a large account's live list
+    by_id = {model.model_id: model for model in live if model.model_id in failed}
     out = []
     for item in drift:
         model = by_id.get(item.live_model_id or "")
@@ -199,6 +203,10 @@ def refresh_plan(
     ).plan
 
 
+# Detection builds a live model and a drift per unmanaged model (20,000 in a large
+# account), in no cycle: the collector would scan them twice for nothing. _correct
+# resumes it: corrections make many calls, each leaving a cycle.
+@heap.paused_collection()
 def run_pass(
     number: int, paths: Sequence[str], session: Session, *, options: PassOptions
 ) -> PassReport:
@@ -278,7 +286,7 @@ def _correct(
 ) -> tuple[Refresh, ApplyResult | None, str | None]:
     """Correct under the lock; also returns why publishing the state failed, if it did."""
     revision = git_checkout.recorded_revision(checkout)
-    with session.locked_state("reconcile") as locked:
+    with heap.resumed_collection(), session.locked_state("reconcile") as locked:
         git_checkout.check_fresh(checkout, locked.state, command="reconcile")
         if not record.same_content(locked.state, seen.state):
             # Someone applied between our look and the lock: look again at what they wrote,

@@ -111,7 +111,7 @@ def test_the_user_comes_from_the_environment_when_the_model_names_none(world: Wo
     world.api.models[model_id] = replace(world.api.models[model_id], user_id=None)
     world.api.logs[deployment] = LINES
     # The fake lists a user's models by user id: list them all for this one pass.
-    world.api.list_models = lambda user_id: list(world.api.models.values())  # type: ignore[method-assign]
+    world.api.list_models = lambda user_id, **_: list(world.api.models.values())  # type: ignore[method-assign]
     report = world.run_pass(detect_only=True)
     assert report.drift[0].drift.logs == tuple(LINES[-5:])
     assert world.api.logs_calls == [(ENV["TENSORMESH_USER_ID"], deployment, 5)]

@@ -74,3 +74,14 @@ def test_paused_collection_freezes_nothing_and_restores_the_collector() -> None:
     finally:
         if not was_enabled:
             gc.disable()
+
+
+def test_collection_resumes_inside_a_pause_and_pauses_again_after() -> None:
+    gc.enable()
+    with heap.paused_collection():
+        assert not gc.isenabled()
+        with heap.resumed_collection():
+            assert gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0  # neither freezes anything

@@ -218,9 +218,9 @@ def test_state_changed_between_detection_and_lock_is_looked_at_again(world: Worl
     calls = {"n": 0}
     real_list = world.api.list_models
 
-    def list_then_apply(user: str) -> list:  # type: ignore[type-arg]
+    def list_then_apply(user: str, **options: Any) -> list:  # type: ignore[type-arg]
         calls["n"] += 1
-        models = real_list(user)
+        models = real_list(user, **options)
         if calls["n"] == 1:
             world.run_pass()  # another reconciler heals it first and records the new ID
         return models

@@ -45,7 +45,7 @@ from reconciler.core.errors import (
     ApiUnreachableError,
     UsageError,
 )
-from reconciler.core.model import DeployRequest, LiveModel
+from reconciler.core.model import DeployRequest, KnownModels, LiveModel
 
 TOKEN_ENV = token_source.TOKEN_ENV
 BASE_URL_ENV = "TENSORMESH_CONTROL_PLANE_BASE_URL"
@@ -148,16 +148,54 @@ class HttpModelsApi:
             raise ApiError(call, detail="the profile has no user id; set TENSORMESH_USER_ID")
         return plain
 
-    def list_models(self, user_id: str) -> list[LiveModel]:
+    def list_models(self, user_id: str, *, known: KnownModels | None = None) -> list[LiveModel]:
         call = f"GET /v1/models (list models of user {user_id})"
         response = self._send(
             "GET", self._models_url, call=call, params={"userId": user_id}, retried=True
         )
-        body = self._json(call, response)
+        # With `known`, only the models read in full are walked (_read_listing).
+        body = self._json(call, response, walk=known is None)
         models = body.get("models") or []  # an empty list is a zero value: may be missing
         if not isinstance(models, list):
             raise self._malformed(call, response, "`models` is not a list")
-        return [self._parse(call, response, item) for item in models]
+        if known is None:
+            return [self._parse(call, response, item) for item in models]
+        return self._read_listing(call, response, models, known)
+
+    def _read_listing(
+        self, call: str, response: httpx.Response, models: list[Any], known: KnownModels
+    ) -> list[LiveModel]:
+        """The models `known` names in full, every other brief (live_model.parse_brief).
+
+        Every model's own apiKey is kept for scrubbing, as the whole-body walk would; a
+        model read in full is walked first (depth, nested keys), as its parse recurses."""
+        keys = {
+            key
+            for item in models
+            if type(item) is dict and type(key := item.get("apiKey")) is str and len(key) >= 4
+        }
+        with self._keys_lock:
+            self._returned_keys.update(keys)
+        ids, names = known.model_ids, known.names  # KnownModels.names_model, inline
+        out = []
+        try:
+            for item in models:
+                model = live_model.parse_brief(item, call=call)
+                if model.model_id in ids or model.model_name in names:
+                    model = self._read_in_full(call, item)
+                out.append(model)
+        except ApiError as exc:
+            raise self._malformed(call, response, exc.detail) from None
+        return out
+
+    def _read_in_full(self, call: str, item: Any) -> LiveModel:
+        depth, found = _walk(item)
+        if depth + 2 > _MAX_DEPTH:  # below the envelope and its list
+            why = f"the response is nested deeper than {_MAX_DEPTH} levels"
+            raise ApiMalformedError(call, detail=why)
+        with self._keys_lock:
+            self._returned_keys.update(found)
+        return live_model.parse_model(item, call=call)
 
     def get_model(self, user_id: str, model_id: str) -> LiveModel:
         path = _model_path(model_id)
@@ -321,8 +359,8 @@ class HttpModelsApi:
         with self._keys_lock:
             return (*hidden, *self._returned_keys)
 
-    def _json(self, call: str, response: httpx.Response) -> Mapping[str, Any]:
-        why, body, keys = _parse_json(response.content)
+    def _json(self, call: str, response: httpx.Response, *, walk: bool = True) -> Mapping[str, Any]:
+        why, body, keys = _parse_json(response.content, walk=walk)
         if why:
             raise self._malformed(call, response, why)
         if not isinstance(body, Mapping):
@@ -382,7 +420,10 @@ def connect(
     settings = http_settings.read_network_settings(env)
     if http_settings.TIMEOUT_ENV not in env:
         settings = dataclasses.replace(settings, timeout=timeout)
-    tls = http_settings.tls_context(settings)
+    # Plain http:// all the way (a sandbox, a local sidecar) loads no trust roots: tens of
+    # milliseconds per client, twice a pass. Our own TENSORMESH_CA_BUNDLE is still checked.
+    needed = settings.ca_bundle is not None or _uses_tls(url, settings)
+    tls = http_settings.tls_context(settings) if needed else None
 
     def transport(proxy: str | None) -> httpx.BaseTransport:
         # One kept-alive connection per worker, so no worker opens a connection per call.
@@ -411,6 +452,15 @@ def connect(
     return HttpModelsApi(
         client, token=tokens, policy=policy, transports=transports, breaker=breaker
     )
+
+
+def _uses_tls(url: str, settings: http_settings.NetworkSettings) -> bool:
+    """Whether any connection may be TLS: to the control plane, or to a proxy."""
+    schemes = {urllib.parse.urlsplit(url).scheme.lower()}
+    schemes |= {
+        urllib.parse.urlsplit(proxy).scheme.lower() for _, proxy in settings.proxies if proxy
+    }
+    return schemes != {"http"}
 
 
 def _transport(
@@ -580,8 +630,9 @@ def parse_json(content: bytes) -> tuple[str, Any]:
     return why, body
 
 
-def _parse_json(content: bytes) -> tuple[str, Any, set[str]]:
-    """parse_json's answer and every `apiKey` string in the document (see _walk)."""
+def _parse_json(content: bytes, *, walk: bool = True) -> tuple[str, Any, set[str]]:
+    """parse_json's answer and every `apiKey` string in the document (see _walk); without
+    `walk`, neither the depth nor the keys: the caller walks what it reads."""
     try:
         body = jsonlib.loads(
             content,
@@ -593,6 +644,8 @@ def _parse_json(content: bytes) -> tuple[str, Any, set[str]]:
         return f"the response holds {exc}", None, set()
     except (ValueError, RecursionError):
         return "the response is not JSON", None, set()
+    if not walk:
+        return "", body, set()
     depth, keys = _walk(body)
     if depth > _MAX_DEPTH:
         return f"the response is nested deeper than {_MAX_DEPTH} levels", None, set()

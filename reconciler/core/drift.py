@@ -10,7 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.core.model import DesiredModel, DriftKind, LiveModel, RecordedEntry, State
+from reconciler.core.model import (
+    DesiredModel,
+    DriftKind,
+    KnownModels,
+    LiveModel,
+    RecordedEntry,
+    State,
+)
 from reconciler.core.spec import live_differences, live_view
 
 
@@ -61,8 +68,8 @@ def detect_drift(
     desired: Sequence[DesiredModel], state: State, live: Sequence[LiveModel]
 ) -> tuple[Drift, ...]:
     """Every drift, sorted by name: one per drifted recorded entry, plus unmanaged models."""
-    known = {model.name for model in desired} | state.entries.keys() | state.intents.keys()
-    recorded = {entry.model_id for entry in state.entries.values()}
+    known = known_models(desired, state)
+    names, recorded = known.names, known.model_ids
     # One loop over the live list (20,000 models in a large account): the recorded models
     # by ID, and an unmanaged drift for each model nobody manages. A DELETED model lingers
     # in the list for a while; it counts as absent.
@@ -73,7 +80,7 @@ def detect_drift(
             continue
         if model.model_id in recorded:
             by_id[model.model_id] = model
-        if model.model_name not in known:
+        if model.model_name not in names:
             unmanaged.append(
                 Drift(
                     model.model_name,
@@ -93,10 +100,20 @@ def detect_drift(
     return tuple(found)
 
 
+def known_models(desired: Sequence[DesiredModel], state: State) -> KnownModels:
+    """What a pass manages or may manage: recorded model IDs; names in the manifests, the
+    entries and the open intents. Every other live model is unmanaged."""
+    names = {model.name for model in desired} | state.entries.keys() | state.intents.keys()
+    return KnownModels(
+        frozenset(entry.model_id for entry in state.entries.values()), frozenset(names)
+    )
+
+
 def live_statuses(state: State, live: Sequence[LiveModel]) -> dict[str, str]:
     """Recorded entries whose live model reports another status than the recorded one
     (a model recorded INIT that is UP by now): what a pass writes back to the state."""
-    by_id = {model.model_id: model for model in live if not model.is_deleted}
+    recorded = {entry.model_id for entry in state.entries.values()}
+    by_id = {m.model_id: m for m in live if m.model_id in recorded and not m.is_deleted}
     return {
         name: model.status
         for name, entry in sorted(state.entries.items())

@@ -350,7 +350,9 @@ class LiveModel:
     """A model as the control plane reports it, parsed leniently; the apiKey is already gone.
 
     `spec` holds the comparable fields in manifest form (int64 strings made ints,
-    zero values dropped) so it compares directly with a recorded spec.
+    zero values dropped) so it compares directly with a recorded spec. A `brief` model
+    (a listing's model that no KnownModels names) was read for its ID, name, status, user,
+    endpoint and times only: its spec, deployment, replicas, events and mark are left empty.
     """
 
     model_id: str
@@ -365,10 +367,24 @@ class LiveModel:
     created_at: str | None = None
     updated_at: str | None = None
     mark: Mark | None = None  # this state's mark, split off the description (core/ownership.py)
+    brief: bool = False
 
     @property
     def is_deleted(self) -> bool:
         return self.status == STATUS_DELETED
+
+
+@dataclass(frozen=True, slots=True)
+class KnownModels:
+    """The live models a pass reads in full: those recorded (by model ID) and those named
+    by a manifest, an entry or an open intent. Any other is unmanaged: only counted and
+    shown, so a listing may return it brief (LiveModel.brief)."""
+
+    model_ids: frozenset[str] = frozenset()
+    names: frozenset[str] = frozenset()
+
+    def names_model(self, model_id: str, model_name: str) -> bool:
+        return model_id in self.model_ids or model_name in self.names
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from reconciler.core.model import DeployRequest, LiveModel
+from reconciler.core.model import DeployRequest, KnownModels, LiveModel
 
 
 class ModelsApi(Protocol):
@@ -15,8 +15,10 @@ class ModelsApi(Protocol):
         """The caller's user id (GET /auth/profile)."""
         ...
 
-    def list_models(self, user_id: str) -> list[LiveModel]:
-        """Every model of the user, deleted ones included (GET /v1/models). Retried."""
+    def list_models(self, user_id: str, *, known: KnownModels | None = None) -> list[LiveModel]:
+        """Every model of the user, deleted ones included (GET /v1/models). Retried.
+
+        With `known`, a model it does not name may come back brief (LiveModel.brief)."""
         ...
 
     def get_model(self, user_id: str, model_id: str) -> LiveModel:

@@ -2,9 +2,10 @@
 
 Hypothesis builds JSON-ish answers (models with every field of any type, huge and
 non-finite numbers, control characters, deep nesting, junk bytes) and feeds them to
-`live_model.parse_model` and, as raw bytes over httpx.MockTransport, to the client's
-deploy, list, get and whoami. Each either parses to a LiveModel whose IDs are plain
-identifiers and whose texts are printable, or raises an ApiError.
+`live_model.parse_model` and `parse_brief` (which must agree) and, as raw bytes over
+httpx.MockTransport, to the client's deploy, list (in full and brief), get and whoami.
+Each either parses to a LiveModel whose IDs are plain identifiers and whose texts are
+printable, or raises an ApiError.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from reconciler.adapters import live_model
 from reconciler.adapters.http_api import HttpModelsApi
 from reconciler.adapters.retry import RetryPolicy
 from reconciler.core.errors import ApiError
-from reconciler.core.model import DeployRequest, LiveModel
+from reconciler.core.model import DeployRequest, KnownModels, LiveModel
 from tests.support.examples import examples
 
 USER = "3f0c6d2e-0000-4000-8000-000000000001"
@@ -107,6 +108,28 @@ def test_parse_model_raises_only_our_error(obj: Any) -> None:
     assert_clean(live)
 
 
+SHOWN = ("model_id", "model_name", "status", "user_id", "endpoint", "created_at", "updated_at")
+
+
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(models)
+def test_a_brief_parse_refuses_no_more_than_the_full_one_and_agrees_on_what_it_reads(
+    obj: Any,
+) -> None:
+    try:
+        full = live_model.parse_model(obj, call="test")
+    except ApiError:
+        full = None
+    try:
+        brief = live_model.parse_brief(obj, call="test")
+    except ApiError:
+        assert full is None  # a model the full parse accepts is never refused brief
+        return
+    assert_clean(brief)
+    if full is not None:
+        assert [getattr(brief, f) for f in SHOWN] == [getattr(full, f) for f in SHOWN]
+
+
 def client_answering(body: bytes) -> HttpModelsApi:
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=body, headers={"Content-Type": "application/json"})
@@ -121,6 +144,8 @@ def call_everything(api: HttpModelsApi) -> None:
     calls = [
         lambda: api.deploy_model(DeployRequest("a", USER, {"gpuCount": 1}, {})),
         lambda: api.list_models(USER),
+        lambda: api.list_models(USER, known=KnownModels()),  # every model brief
+        lambda: api.list_models(USER, known=KnownModels(frozenset({"m-1"}), frozenset({"m-1"}))),
         lambda: api.get_model(USER, "m-1"),
         api.whoami,
     ]

@@ -3,7 +3,8 @@
 A deploy answered with a hostile modelId fails that entry (exit 1, no traceback), the
 ID is neither recorded nor printed and the intent stays open; a token with CR/LF is
 refused without being echoed, TENSORMESH_DEBUG or not; an apiKey returned earlier in the
-run is scrubbed from a later server message.
+run is scrubbed from a later server message; junk in a listed model fails a reconcile
+pass only when the pass manages that model (an unmanaged one is read brief).
 """
 
 from __future__ import annotations
@@ -129,3 +130,33 @@ def test_an_api_key_returned_earlier_is_never_printed(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "already bound" in result.stdout + result.stderr
     assert API_KEY not in result.stdout + result.stderr + state.read_text()
+
+
+UNREAD_JUNK = {"gpuCount": "9" * 30, "deploymentId": "../../x\x1b[2J", "events": "junk"}
+
+
+@pytest.mark.parametrize("name", ["by-hand", "alpha"], ids=["unmanaged", "managed"])
+def test_junk_fails_a_reconcile_pass_only_in_a_model_it_manages(tmp_path: Path, name: str) -> None:
+    junk = {"modelId": "m-7", "modelName": name, "status": "MODEL_STATUS_UP", **UNREAD_JUNK}
+
+    def behaviour(req: Request, sock: socket.socket) -> None:
+        if req.path.startswith("/v1/models"):
+            answer_json(sock, 200, {"models": [junk]})
+        else:
+            answer_json(sock, 404, {"code": 5, "message": "not here"})
+
+    folder, state = tmp_path / "m", tmp_path / "state.json"
+    write_manifest(folder, "alpha")
+    args = ["reconcile", str(folder), "--state", str(state), "--once", "--detect-only"]
+    with HostileApi(behaviour) as api:
+        result = run_cli([*args, "--output", "json"], env=env(api.url))
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "../../x" not in result.stdout + result.stderr and "\x1b" not in result.stdout
+    report = json.loads(result.stdout)
+    if name == "by-hand":  # never read in full: reported, the pass is fine
+        assert result.returncode == 0, result.stderr
+        assert report["ok"] and report["error"] is None
+        assert [(d["name"], d["kind"]) for d in report["drift"]] == [("by-hand", "unmanaged")]
+    else:
+        assert result.returncode == 1
+        assert "malformed response" in report["error"] and "GET /v1/models" in report["error"]

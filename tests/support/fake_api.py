@@ -17,6 +17,7 @@ from reconciler.core.model import (
     STATUS_DELETED,
     STATUS_UP,
     DeployRequest,
+    KnownModels,
     LiveModel,
 )
 from reconciler.core.ownership import split_mark
@@ -59,10 +60,11 @@ class FakeApi:
         self.whoami_calls += 1
         return self.user_id
 
-    def list_models(self, user_id: str) -> list[LiveModel]:
+    def list_models(self, user_id: str, *, known: KnownModels | None = None) -> list[LiveModel]:
         with self._lock:
             self.list_calls += 1
-            return [m for m in self.models.values() if m.user_id == user_id]
+            models = [m for m in self.models.values() if m.user_id == user_id]
+        return [m if known is None else brief(m, known) for m in models]
 
     def get_model(self, user_id: str, model_id: str) -> LiveModel:
         with self._lock:
@@ -134,3 +136,21 @@ class FakeApi:
         )
         self.models[model.model_id] = model
         return model
+
+
+def brief(model: LiveModel, known: KnownModels) -> LiveModel:
+    """`model` as a listing with `known` returns it: in full if named, else brief, as the
+    HTTP adapter's (live_model.parse_brief keeps these fields only)."""
+    if known.names_model(model.model_id, model.model_name):
+        return model
+    return LiveModel(
+        model.model_id,
+        model.model_name,
+        model.status,
+        {},
+        user_id=model.user_id,
+        endpoint=model.endpoint,
+        created_at=model.created_at,
+        updated_at=model.updated_at,
+        brief=True,
+    )
