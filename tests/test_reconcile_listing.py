@@ -6,7 +6,6 @@ still does. And the cycle collector: off while a pass detects, on while it corre
 from __future__ import annotations
 
 import gc
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,8 @@ from reconciler.adapters.http_api import HttpModelsApi
 from reconciler.apply import ApplyOptions
 from reconciler.core.model import SECRET_FIELDS, DeployRequest, KnownModels, LiveModel
 from reconciler.core.pass_report import PassReport
+from reconciler.core.ports import ModelsApi
+from reconciler.session import Session, Settings
 from tests.support.fake_api import USER, FakeApi
 from tests.test_reconcile import MANIFEST
 
@@ -34,7 +35,7 @@ class Applied:
         (self.manifests / "llama.yaml").write_text(MANIFEST.format(name="llama", extra=""))
         self.state_path = str(tmp_path / "state.json")
         self.fake = FakeApi()
-        self.run(connect=lambda: self.fake, apply=True)
+        self.run(self.fake, apply=True)
 
     def listed(self, **junk: Any) -> list[dict[str, Any]]:
         """What GET /v1/models answers for the applied model, with `junk` over it."""
@@ -43,27 +44,23 @@ class Applied:
         body = {k: v for k, v in sent.body().items() if k not in SECRET_FIELDS}
         return [{**body, "modelId": live.model_id, "status": live.status, **junk}]
 
-    def run(self, *, connect: Any, apply: bool = False) -> PassReport:
+    def session(self, api: ModelsApi) -> Session:
+        return Session(Settings.resolve(ENV, state_path=self.state_path), api=api)
+
+    def run(self, api: ModelsApi, *, apply: bool = False) -> PassReport:
         if apply:
             run = pipeline.run_apply(
                 [str(self.manifests)],
-                self.state_path,
+                self.session(api),
                 prune=False,
                 options=ApplyOptions(wait=False),
-                connect=connect,
-                stop=threading.Event(),
-                progress=lambda name, message: None,
-                env=ENV,
             )
             assert not run.result.failed
         return reconcile.run_pass(
             1,
             [str(self.manifests)],
-            self.state_path,
+            self.session(api),
             options=reconcile.PassOptions(detect_only=True),
-            connect=connect,
-            stop=threading.Event(),
-            env=ENV,
         )
 
     def pass_over(self, models: list[dict[str, Any]]) -> PassReport:
@@ -72,11 +69,8 @@ class Applied:
                 return httpx.Response(200, json={"models": models})
             return httpx.Response(404, json={"code": 5, "message": "no pricing here"})
 
-        def connect() -> HttpModelsApi:
-            client = httpx.Client(base_url="https://cp.test", transport=httpx.MockTransport(answer))
-            return HttpModelsApi(client, token="test-token")
-
-        return self.run(connect=connect)
+        client = httpx.Client(base_url="https://cp.test", transport=httpx.MockTransport(answer))
+        return self.run(HttpModelsApi(client, token="test-token"))
 
 
 @pytest.fixture
@@ -131,13 +125,10 @@ def test_the_collector_is_off_for_a_whole_detect_only_pass(applied: Applied) -> 
     reconcile.run_pass(
         1,
         [str(applied.manifests)],
-        applied.state_path,
+        applied.session(applied.fake),
         options=reconcile.PassOptions(
             detect_only=True, observe=lambda refresh, result: seen.append(gc.isenabled())
         ),
-        connect=lambda: applied.fake,
-        stop=threading.Event(),
-        env=ENV,
     )
     assert seen == [False]  # what the status page is handed, at the end of detection
     assert gc.isenabled()
@@ -147,13 +138,7 @@ def test_the_collector_runs_while_a_pass_corrects(applied: Applied) -> None:
     api = WatchedApi()  # knows nothing: the recorded model is missing, and redeployed
     api.collecting = []
     reconcile.run_pass(
-        1,
-        [str(applied.manifests)],
-        applied.state_path,
-        options=reconcile.PassOptions(),
-        connect=lambda: api,
-        stop=threading.Event(),
-        env=ENV,
+        1, [str(applied.manifests)], applied.session(api), options=reconcile.PassOptions()
     )
     # Detection lists with it off; the correction looks the name up, then deploys.
     assert api.collecting[0] == ("list", False)
