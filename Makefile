@@ -14,18 +14,22 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Everything: unit, e2e (real CLI against a real sandbox), conformance, a 6-seed smoke of
-# the fault campaign. In TEST_WORKERS pytest-xdist workers, whole modules each (a module's
-# sandbox is started once): the e2e tests spend about half their time waiting on their
+# the fault campaign. In TEST_WORKERS pytest-xdist workers, whole modules each (a worker
+# starts one shared sandbox): the e2e tests spend about half their time waiting on their
 # subprocesses, so two workers per core keep a 2-core machine busy.
 TEST_WORKERS ?= 4
+# Bytecode on, though this project's machines set PYTHONDONTWRITEBYTECODE: pytest then keeps
+# the plugins it rewrites (hypothesis, xdist, anyio: ~110 modules, ~1 s of CPU) instead of
+# rewriting them again in the controller and in every worker.
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 test: $(STAMP) postgres-server deps-chromium
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(PYTEST) -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # Unit tests only, for feedback while editing: no subprocess (sandbox or CLI), no e2e, no
 # conformance, nothing slow; property tests draw a fifth of their examples. CPU-bound: one
 # xdist worker per core.
 test-fast: $(STAMP)
-	HYPOTHESIS_EXAMPLES_SCALE=0.2 $(BIN)/python -m pytest -q -p no:cacheprovider -n auto \
+	HYPOTHESIS_EXAMPLES_SCALE=0.2 $(PYTEST) -q -p no:cacheprovider -n auto \
 		-m "not e2e and not slow and not cli" \
 		--ignore=tests/e2e --ignore=tests/conformance --ignore=tests/examples
 

@@ -1,6 +1,7 @@
 """`python -m bench`: run the benchmark suite, print the table, write bench/results/*.json.
 
-Flags: --sizes 1000 5000 20000, --quick (N=200, one round: checks the suite works),
+Flags: --sizes 1000 5000 20000, --quick (N=200 unless --sizes, one round: checks the suite
+works),
 --rounds R, --compare FILE, --offline-only, --no-postgres, --results-dir DIR.
 Never fails on figures.
 """
@@ -22,8 +23,10 @@ DEFAULT_SIZES = (1000, 5000, 20000)
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(DEFAULT_SIZES))
-    parser.add_argument("--quick", action="store_true", help="N=200, one round: a smoke run")
+    parser.add_argument("--sizes", type=int, nargs="+", help="default 1000 5000 20000")
+    parser.add_argument(
+        "--quick", action="store_true", help="N=200 (unless --sizes), one round: a smoke run"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="best of R for offline steps")
     parser.add_argument(
         "--api-rounds", type=int, default=3, help="best of R for apply (each in a fresh sandbox)"
@@ -52,7 +55,7 @@ def compile_package() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     compile_package()
-    sizes = [200] if args.quick else args.sizes
+    sizes = args.sizes or ([200] if args.quick else list(DEFAULT_SIZES))
     settings = suite.Settings(
         rounds=1 if args.quick else args.rounds,
         api_rounds=1 if args.quick else args.api_rounds,

@@ -108,4 +108,13 @@ def _one_line(text: str) -> str:
 
 def run() -> None:
     """Console-script entry point."""
+    _skip_httpx_command_line_tool()
     sys.exit(main())
+
+
+def _skip_httpx_command_line_tool() -> None:
+    # httpx's __init__ imports its own CLI (httpx._main, with rich and pygments when they are
+    # installed), ~40 ms of every start; this process never runs it. A None entry in
+    # sys.modules makes that import raise ImportError, which httpx handles (a stub `main`).
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]

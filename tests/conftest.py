@@ -1,5 +1,6 @@
-"""Shared fixtures: `sandbox` is a real sandbox subprocess on loopback, one per test module,
-reset (`POST /_sandbox/reset`) before each test so that every test starts from a fresh one.
+"""Shared fixtures: `sandbox` is a real sandbox subprocess on loopback, one per session (per
+xdist worker), reset (`POST /_sandbox/reset`) before each test so that every test starts from
+a fresh one.
 """
 
 from __future__ import annotations
@@ -80,9 +81,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
                 terminalreporter.write_line(str(text))
 
 
-@pytest.fixture(scope="module")
-def _module_sandbox() -> Iterator[list[SandboxProcess]]:
-    # A list, so that a test that stopped or killed the process gets a new one.
+@pytest.fixture(scope="session")
+def _session_sandbox() -> Iterator[list[SandboxProcess]]:
+    # A list, so that a test that stopped or killed the process gets a new one. One for the
+    # session, not per module: the reset restores all a fresh start holds, and each start
+    # costs ~0.5 s of CPU (uvicorn, fastapi).
     held: list[SandboxProcess] = []
     yield held
     for process in held:
@@ -90,13 +93,13 @@ def _module_sandbox() -> Iterator[list[SandboxProcess]]:
 
 
 @pytest.fixture
-def sandbox(_module_sandbox: list[SandboxProcess]) -> SandboxProcess:
-    if _module_sandbox and _module_sandbox[-1].proc.poll() is None:
-        process = _module_sandbox[-1]
+def sandbox(_session_sandbox: list[SandboxProcess]) -> SandboxProcess:
+    if _session_sandbox and _session_sandbox[-1].proc.poll() is None:
+        process = _session_sandbox[-1]
         process.reset()
         return process
     process = start_sandbox()
-    _module_sandbox.append(process)
+    _session_sandbox.append(process)
     return process
 
 

@@ -1,4 +1,5 @@
-"""`python -m bench --quick` runs end to end: the suite works (its figures are not judged)."""
+"""`python -m bench --quick` runs end to end at a small N: the suite works (its figures are not
+judged)."""
 
 from __future__ import annotations
 
@@ -24,13 +25,24 @@ STEPS = {
     "reconcile pass with --serve",
 }
 PG_STEPS = {"plan no-op, PostgreSQL state", "apply N creates, PostgreSQL state"}
+# Small, as only the suite's working is checked, yet above the bench's 32 concurrent creates.
+N = 40
 
 
 @pytest.mark.e2e
 @pytest.mark.timeout(180)
 def test_quick_bench_measures_every_step_and_writes_json(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--results-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--sizes",
+            str(N),
+            "--results-dir",
+            str(tmp_path),
+        ],
         check=False,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -47,7 +59,7 @@ def test_quick_bench_measures_every_step_and_writes_json(tmp_path: Path) -> None
     for step, row in rows.items():
         assert row["wall"] > 0 and row["cpu"] > 0 and row["peak_mb"] > 5, step
         if step not in ("start --help", "start validate one file"):
-            assert row["n"] == 200, step
+            assert row["n"] == N, step
             assert row["baseline"] and row["baseline"] > 0, step
     # The table names each step with its verdict column.
     for step in expected:
@@ -55,8 +67,8 @@ def test_quick_bench_measures_every_step_and_writes_json(tmp_path: Path) -> None
     assert len(list(tmp_path.glob("2*.json"))) == 1
 
     again = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--offline-only", "--results-dir",
-         str(tmp_path / "2"), "--compare", str(tmp_path / "latest.json")],
+        [sys.executable, "-m", "bench", "--quick", "--sizes", str(N), "--offline-only",
+         "--results-dir", str(tmp_path / "2"), "--compare", str(tmp_path / "latest.json")],
         check=False,
         cwd=PROJECT_ROOT,
         capture_output=True,
@@ -64,4 +76,4 @@ def test_quick_bench_measures_every_step_and_writes_json(tmp_path: Path) -> None
         timeout=170,
     )  # fmt: skip
     assert again.returncode == 0, again.stderr
-    assert "compared with" in again.stdout and "plan no-op one-per-file N=200:" in again.stdout
+    assert "compared with" in again.stdout and f"plan no-op one-per-file N={N}:" in again.stdout

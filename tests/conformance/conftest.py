@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conformance.sdk_env import SdkEnv, ensure_sdk_env
-from tests.support.sandbox import SandboxProcess, start_sandbox
+from tests.support.sandbox import start_sandbox
 
 DRIVER = Path(__file__).with_name("sdk_driver.py")
 
@@ -36,9 +36,3 @@ def sdk_results(sdk_env: SdkEnv) -> Iterator[dict[str, dict[str, Any]]]:
         )
         assert done.returncode == 0, done.stderr
         yield json.loads(done.stdout)
-
-
-@pytest.fixture
-def tm_sandbox() -> Iterator[SandboxProcess]:
-    with start_sandbox() as sbx:
-        yield sbx

@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conformance.sdk_env import SdkEnv
-from tests.support.sandbox import SandboxProcess, start_sandbox
+from tests.support.sandbox import SandboxProcess
 
 MODEL: dict[str, Any] = {
     "modelPath": "meta-llama/Llama-3.1-8B-Instruct",
@@ -27,10 +26,10 @@ MODEL: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def sbx() -> Iterator[SandboxProcess]:
-    with start_sandbox() as process:
-        yield process
+@pytest.fixture
+def sbx(sandbox: SandboxProcess) -> SandboxProcess:
+    # The session's sandbox (tests/conftest.py), reset before each test.
+    return sandbox
 
 
 class Tm:

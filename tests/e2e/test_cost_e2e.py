@@ -153,21 +153,20 @@ def test_apply_json_carries_the_cost(sandbox, tmp_path):
     assert document["summary"]["cost"]["hourly"][0]["difference"] == "+2.95"
 
 
-def test_budget_without_prices_refuses(tmp_path):
+def test_budget_without_prices_refuses(tmp_path, sandbox):
     manifests = tmp_path / "m"
     write_manifest(manifests, "small")
-    with start_sandbox() as sandbox:
-        prices = _pricing_file(tmp_path, [])  # nothing priced: the deploy is infeasible
-        refused = run_cli(
-            [
-                *("apply", str(manifests), "--state", str(tmp_path / "s.json")),
-                *("--pricing", str(prices), "--allow-unpriced", "--max-hourly-increase", "100"),
-            ],
-            env=sandbox.env,
-        )
-        assert_clean_failure(refused)
-        assert "cannot check --max-hourly-increase 100.00" in refused.stderr
-        assert sandbox.stats()["requests"] == 0  # the file priced it: no call at all
+    prices = _pricing_file(tmp_path, [])  # nothing priced: the deploy is infeasible
+    refused = run_cli(
+        [
+            *("apply", str(manifests), "--state", str(tmp_path / "s.json")),
+            *("--pricing", str(prices), "--allow-unpriced", "--max-hourly-increase", "100"),
+        ],
+        env=sandbox.env,
+    )
+    assert_clean_failure(refused)
+    assert "cannot check --max-hourly-increase 100.00" in refused.stderr
+    assert sandbox.stats()["requests"] == 0  # the file priced it: no call at all
 
 
 def test_apply_warns_when_the_balance_is_low(tmp_path):

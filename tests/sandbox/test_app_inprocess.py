@@ -86,7 +86,11 @@ def test_bad_json_is_a_400(client: TestClient) -> None:
 
 
 def test_reset_brings_back_a_fresh_sandbox(client: TestClient) -> None:
+    fresh = client.get("/_sandbox/stats").json()
     first = client.post("/v1/models", json=BODY).json()["model"]
+    second = client.post("/v1/models", json={**BODY, "modelName": "b"}).json()["model"]
+    client.delete(f"/v1/models/{second['modelId']}")  # counts a delete
+    client.get("/auth/profile")  # counts a profile call
     client.post("/_sandbox/faults", json={"errorRate": 0.5})
     rotated = client.post("/_sandbox/tokens", json={"revokeOthers": True}).json()
     assert client.get("/v1/models", headers={"Authorization": "Bearer nope"}).status_code == 401
@@ -94,6 +98,8 @@ def test_reset_brings_back_a_fresh_sandbox(client: TestClient) -> None:
     assert client.post("/_sandbox/reset").json() == {"reset": True}
 
     stats = client.get("/_sandbox/stats").json()
+    # Every counter and knob as started: the tests share one sandbox per session on this.
+    assert stats == fresh
     assert stats["requests"] == 0 and stats["createCalls"] == 0 and stats["creates"] == {}
     assert stats["authRejected"] == {"expired": 0, "unknown": 0}
     assert stats["knobs"]["errorRate"] == 0
