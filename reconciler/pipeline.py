@@ -156,52 +156,50 @@ class Hooks:
     vet: Callable[[Plan], None] = lambda plan: None
 
 
-def run_apply(
-    paths: Sequence[str],
-    session: Session,
-    *,
-    prune: bool,
-    options: ApplyOptions,
-    scope: Scope | None = None,
-    hooks: Hooks | None = None,
-    checkout: git_checkout.Checkout | None = None,
-    publish: Publish | None = None,
-) -> ApplyRun:
-    """Plan under the state lock, then carry it out, recording each outcome durably.
+@dataclass(frozen=True, slots=True)
+class Carry:
+    """How `apply` and `apply --plan` carry their plan out.
 
     `checkout`: the manifests' git checkout, refused when stale and recorded as the
     revision. `publish` runs after the save, still under the lock."""
-    scope = scope or Scope()
+
+    options: ApplyOptions = field(default_factory=ApplyOptions)
+    scope: Scope = field(default_factory=Scope)
+    hooks: Hooks = field(default_factory=Hooks)
+    checkout: git_checkout.Checkout | None = None
+    publish: Publish | None = None
+
+
+def run_apply(
+    paths: Sequence[str], session: Session, *, prune: bool, carry: Carry | None = None
+) -> ApplyRun:
+    """Plan under the state lock, then carry it out, recording each outcome durably."""
+    carry = carry or Carry()
     # Bad manifests fail before the lock is taken or anything is called.
     with heap.building_long_lived():
         desired = manifest_files.load_desired(paths)
     with session.locked_state("apply") as locked:
-        git_checkout.check_fresh(checkout, locked.state, command="apply")
-        check_names(desired, locked.state, scope)
-        _settle_orphans(desired, locked, session, scope)
+        git_checkout.check_fresh(carry.checkout, locked.state, command="apply")
+        check_names(desired, locked.state, carry.scope)
+        _settle_orphans(desired, locked, session, carry.scope)
         state = locked.state
-        plan = plan_against(desired, state, session, prune=prune, scope=scope)
+        plan = plan_against(desired, state, session, prune=prune, scope=carry.scope)
         # The audit history (PostgreSQL) says what was meant, even after a crash.
-        locked.store.note_run(
-            plan=plan, manifests=tuple(paths), revision=git_checkout.recorded_revision(checkout)
-        )
+        revision = git_checkout.recorded_revision(carry.checkout)
+        locked.store.note_run(plan=plan, manifests=tuple(paths), revision=revision)
         result = carry_out(
-            plan, desired, locked, session, scope=scope, options=options, hooks=hooks or Hooks()
+            plan,
+            desired,
+            locked,
+            session,
+            scope=carry.scope,
+            options=carry.options,
+            hooks=carry.hooks,
         )
-        saved = _save(locked.store, result, checkout, publish)
-        return ApplyRun(PlanRun(desired, state, plan), result, saved)
+        return ApplyRun(PlanRun(desired, state, plan), result, _save(locked.store, result, carry))
 
 
-def run_saved_plan(
-    plan_path: str,
-    session: Session,
-    *,
-    options: ApplyOptions,
-    scope: Scope | None = None,
-    hooks: Hooks | None = None,
-    checkout: git_checkout.Checkout | None = None,
-    publish: Publish | None = None,
-) -> ApplyRun:
+def run_saved_plan(plan_path: str, session: Session, carry: Carry | None = None) -> ApplyRun:
     """`apply --plan`: carry out exactly a saved plan, or refuse it as stale before any call.
 
     The manifests are not read again; secrets are (they were never saved).
@@ -210,10 +208,11 @@ def run_saved_plan(
     from reconciler.core import saved_plan
     from reconciler.core.errors import StalePlanError
 
+    carry = carry or Carry()
     # A corrupt plan file fails before the lock is taken or anything is called.
     saved = plan_file.read_plan_file(plan_path)
     with session.locked_state("apply") as locked:
-        git_checkout.check_fresh(checkout, locked.state, command="apply")
+        git_checkout.check_fresh(carry.checkout, locked.state, command="apply")
         # Checked under the lock: nobody can move the state between this check and the calls.
         why = saved_plan.describe_staleness(saved, locked.state)
         if why is not None:
@@ -222,18 +221,20 @@ def run_saved_plan(
                 "with `tensormesh-reconciler plan PATH... --out FILE` and apply that"
             )
         plan, state = saved.plan, locked.state
-        locked.store.note_run(plan=plan, revision=git_checkout.recorded_revision(checkout))
+        revision = git_checkout.recorded_revision(carry.checkout)
+        locked.store.note_run(plan=plan, revision=revision)
         result = carry_out(
             plan,
             saved.desired,
             locked,
             session,
-            scope=scope or Scope(),
-            options=options,
-            hooks=hooks or Hooks(),
+            scope=carry.scope,
+            options=carry.options,
+            hooks=carry.hooks,
         )
-        saved_state = _save(locked.store, result, checkout, publish)
-        return ApplyRun(PlanRun(saved.desired, state, plan), result, saved_state)
+        return ApplyRun(
+            PlanRun(saved.desired, state, plan), result, _save(locked.store, result, carry)
+        )
 
 
 def carry_out(
@@ -304,17 +305,12 @@ def _settle_orphans(
     settle_orphan_intents(locked.state, wanted, api, locked.recorder, session.users)
 
 
-def _save(
-    store: state_store.StateStore,
-    result: ApplyResult,
-    checkout: git_checkout.Checkout | None,
-    publish: Publish | None,
-) -> bool:
+def _save(store: state_store.StateStore, result: ApplyResult, carry: Carry) -> bool:
     """Fold the journal into the state file, then publish it before the lock is released:
     a write-back after the release raced other writers of this clone's state."""
-    written = store.commit(revision=git_checkout.recorded_revision(checkout))
-    if written and publish is not None:
-        publish(result)
+    written = store.commit(revision=git_checkout.recorded_revision(carry.checkout))
+    if written and carry.publish is not None:
+        carry.publish(result)
     return written
 
 

@@ -1,7 +1,8 @@
 """One command's session: its settings, resolved once at the edge, and what it owns for its
 whole life.
 
-`commands/` builds the `Settings` from the flags and the environment, once. The `Session`
+`commands/` builds the `Settings` from the flags and `os.environ`, once
+(`Settings.resolve`). The `Session`
 then owns, until the command ends: one API client (one connection pool, one circuit
 breaker, one 429 pause; "who am I" asked at most once), the stop flag, and the locked
 state store with its recorder while a run writes. Nothing below `commands/` reads
@@ -18,6 +19,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from reconciler.adapters import state_store
+from reconciler.adapters.retry import RETRY_BUDGET_ENV
 from reconciler.adapters.token_source import TOKEN_ENV
 from reconciler.core.model import DesiredModel, Intent, RecordedEntry, State
 from reconciler.core.ports import ModelsApi
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from reconciler.adapters.token_source import TokenSource
 
 USER_ID_ENV = "TENSORMESH_USER_ID"
+_QUICK_RETRY_BUDGET = "5"  # seconds
+_QUICK_TIMEOUT = 10.0  # seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,10 +59,20 @@ class Settings:
         api_url: str | None = None,
         concurrency: int = 8,
         lock_timeout: float = 60.0,
-        timeout: float = 30.0,
+        quick: bool = False,
         breaker_cooldown: float | None = None,
     ) -> Settings:
-        """The settings over a copy of `environ` taken now: later changes are not seen."""
+        """The settings over a copy of `environ` taken now: later changes are not seen.
+
+        `quick`: a command that needs no API (a plan reading prices) gives an unreachable
+        one only a few seconds before it goes on without: short timeout and retry budget,
+        unless the environment sets them."""
+        copied = dict(environ)
+        timeout = 30.0
+        if quick:
+            timeout = _QUICK_TIMEOUT
+            if not copied.get(RETRY_BUDGET_ENV, "").strip():
+                copied[RETRY_BUDGET_ENV] = _QUICK_RETRY_BUDGET
         return cls(
             state_path=state_path,
             api_url=api_url,
@@ -66,7 +80,7 @@ class Settings:
             lock_timeout=lock_timeout,
             timeout=timeout,
             breaker_cooldown=breaker_cooldown,
-            environ=MappingProxyType(dict(environ)),
+            environ=MappingProxyType(copied),
         )
 
     @property

@@ -47,7 +47,10 @@ class World:
 
     def apply(self) -> None:
         run = pipeline.run_apply(
-            [str(self.manifests)], self.session(), prune=False, options=ApplyOptions(wait=False)
+            [str(self.manifests)],
+            self.session(),
+            prune=False,
+            carry=pipeline.Carry(ApplyOptions(wait=False)),
         )
         assert not run.result.failed
 

@@ -53,7 +53,7 @@ class Applied:
                 [str(self.manifests)],
                 self.session(api),
                 prune=False,
-                options=ApplyOptions(wait=False),
+                carry=pipeline.Carry(ApplyOptions(wait=False)),
             )
             assert not run.result.failed
         return reconcile.run_pass(

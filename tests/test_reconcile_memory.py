@@ -81,7 +81,7 @@ def test_retained_memory_is_flat_over_hundreds_of_passes(tmp_path: Path) -> None
         [str(manifests)],
         Session(settings, api=fake, stop=stop),
         prune=False,
-        options=ApplyOptions(wait=False),
+        carry=pipeline.Carry(ApplyOptions(wait=False)),
     )
     assert not applied.result.failed
     listing = _list_models_body(fake)

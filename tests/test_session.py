@@ -72,7 +72,7 @@ def test_passes_that_heal_share_one_client_and_one_whoami(
     settings = Settings.resolve(sandbox.env, state_path=str(tmp_path / "state.json"))
     with Session(settings) as session:
         applied = pipeline.run_apply(
-            [str(manifests)], session, prune=False, options=ApplyOptions(wait=False)
+            [str(manifests)], session, prune=False, carry=pipeline.Carry(ApplyOptions(wait=False))
         )
         assert not applied.result.failed
         first = session.read_state().entries["alpha"].model_id

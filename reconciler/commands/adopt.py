@@ -8,6 +8,7 @@ could not be written (or on any error before that).
 from __future__ import annotations
 
 import json
+import os
 import re
 
 import click
@@ -83,8 +84,7 @@ def command(
     DIR right after shows no change.
     """
     from reconciler import adoption
-    from reconciler.commands import settings
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
     for user in users:
         if not _UUID.fullmatch(user):
@@ -99,8 +99,8 @@ def command(
         dry_run=dry_run,
         schema_ref=schema_ref,
     )
-    resolved = settings.resolve(
-        state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
+    resolved = Settings.resolve(
+        os.environ, state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
     )
     with Session(resolved) as session:
         report = adoption.run_adopt(options, session)

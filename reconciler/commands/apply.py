@@ -6,6 +6,7 @@ flight finish and be recorded, release the lock and exit 1 with a summary.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -203,9 +204,8 @@ def run_apply(
     from reconciler import costing, pipeline
     from reconciler import writeback as git_writeback
     from reconciler.apply import ApplyOptions
-    from reconciler.commands import settings
     from reconciler.commands.scope import make_scope
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
     writeback = writeback or git_writeback.WritebackOptions()
     _check_sources(paths, plan_path, prune=prune)
@@ -223,7 +223,8 @@ def run_apply(
         auto_approve=auto_approve,
     )
     options = ApplyOptions(concurrency=concurrency, wait=not no_wait, wait_timeout=wait_timeout)
-    resolved = settings.resolve(
+    resolved = Settings.resolve(
+        os.environ,
         state_path=state_path,
         api_url=api_url,
         concurrency=concurrency,
@@ -272,27 +273,11 @@ def run_apply(
             doing="starting no new calls, finishing and recording the ones in flight",
             clients=clients,
         ):
+            carry = pipeline.Carry(options, scope, hooks, checkout, publish)
             if plan_path:
-                run = pipeline.run_saved_plan(
-                    plan_path,
-                    session,
-                    options=options,
-                    scope=scope,
-                    hooks=hooks,
-                    checkout=checkout,
-                    publish=publish,
-                )
+                run = pipeline.run_saved_plan(plan_path, session, carry)
             else:
-                run = pipeline.run_apply(
-                    list(paths),
-                    session,
-                    prune=prune,
-                    options=options,
-                    scope=scope,
-                    hooks=hooks,
-                    checkout=checkout,
-                    publish=publish,
-                )
+                run = pipeline.run_apply(list(paths), session, prune=prune, carry=carry)
     plan, result = run.plan_run.plan, run.result
     output.emit_result(plan, result, output_format, cost=priced[-1] if priced else None)
     # IDs already recorded were committed even when some entries failed: they must not be lost.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -96,9 +97,9 @@ def run_plan(
 ) -> int:
     """Shared by `plan` and `apply --dry-run`: same output, same exit codes."""
     from reconciler import pipeline
-    from reconciler.commands import costs, settings
+    from reconciler.commands import costs
     from reconciler.commands.scope import make_scope
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
     cost_settings = cost or costs.make_cost_options()
 
@@ -108,7 +109,9 @@ def run_plan(
         targets=targets, excludes=excludes, selectors=selectors, force_replace=force_replace
     )
     # Without --refresh a plan needs no API: asking for prices must not hold it up long.
-    resolved = settings.resolve(state_path=state_path, api_url=api_url, quick=not refresh)
+    resolved = Settings.resolve(
+        os.environ, state_path=state_path, api_url=api_url, quick=not refresh
+    )
     with Session(resolved) as session:
         run = pipeline.make_plan_run(list(paths), session, prune=prune, scope=scope)
         if refresh:

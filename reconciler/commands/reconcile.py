@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -202,12 +203,11 @@ def command(
     from reconciler import reconcile
     from reconciler.adapters import ignore_file, logs
     from reconciler.apply import ApplyOptions
-    from reconciler.commands import settings
     from reconciler.commands.costs import make_cost_options
     from reconciler.commands.scope import make_scope
     from reconciler.core.pass_report import PassReport
     from reconciler.core.render_drift import pass_to_json_line, render_pass
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
     # A bad amount is a usage error before anything is cloned, served or read.
     cost = make_cost_options(
@@ -231,7 +231,8 @@ def command(
     clients = signals.OpenClients()  # cut when a stop has waited its grace
     # One session for the whole loop: one API client, one whoami, one token source (a
     # rotated token file is picked up between calls and after a 401).
-    resolved = settings.resolve(
+    resolved = Settings.resolve(
+        os.environ,
         state_path=state_path,
         api_url=api_url,
         concurrency=concurrency,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -73,10 +74,9 @@ def show_command(name: str, state_path: str) -> None:
 @lock_timeout_option
 def rm_command(name: str, state_path: str, lock_timeout: float) -> None:
     """Forget an entry; the live model is not deleted."""
-    from reconciler.commands import settings
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
-    resolved = settings.resolve(state_path=state_path, lock_timeout=lock_timeout)
+    resolved = Settings.resolve(os.environ, state_path=state_path, lock_timeout=lock_timeout)
     with Session(resolved) as session, session.locked_state("state rm") as locked:
         entry = find_entry(locked.state, name, state_path)
         locked.recorder.forget(name)
@@ -135,12 +135,11 @@ def import_command(
         )
     # Imported here: only this subcommand talks to the control plane.
     from reconciler.adapters import manifest_files
-    from reconciler.commands import settings
-    from reconciler.session import Session
+    from reconciler.session import Session, Settings
 
     desired = _desired_named(manifest_files.load_desired(paths), name) if paths else None
-    resolved = settings.resolve(
-        state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
+    resolved = Settings.resolve(
+        os.environ, state_path=state_path, api_url=api_url, concurrency=1, lock_timeout=lock_timeout
     )
     with Session(resolved) as session:
         live, owner = fetch_live(session.api, name, model_id, user_id=session.settings.user_id)
