@@ -121,9 +121,20 @@ def ensure_sdk_env() -> SdkEnv:
         if stamp.exists() and stamp.read_text() == SDK_REQUIREMENT and env.tm.exists():
             return env
         shutil.rmtree(home, ignore_errors=True)
+        # A venv without pip of its own, filled by this interpreter's pip (`--python`): ~10 s
+        # of CPU less than bootstrapping pip into it and running that pip.
         steps = [
-            [python, "-m", "venv", str(home)],
-            [str(env.python), "-m", "pip", "install", "--quiet", SDK_REQUIREMENT],
+            [python, "-m", "venv", "--without-pip", str(home)],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "--python",
+                str(env.python),
+                "install",
+                "--quiet",
+                SDK_REQUIREMENT,
+            ],
         ]
         for step in steps:
             try:

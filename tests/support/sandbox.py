@@ -15,9 +15,12 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from tests.support.forked import ForkedProcess
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 _READY = re.compile(r"sandbox listening on (\S+) \(token: (.*), user: ([0-9a-f-]+)\)")
@@ -32,10 +35,17 @@ class SandboxStartError(RuntimeError):
 
 
 class SandboxProcess:
-    def __init__(self, proc: subprocess.Popen[str], stderr: IO[str], ready_line: str) -> None:
+    def __init__(
+        self,
+        proc: subprocess.Popen[str] | ForkedProcess,
+        stdout: IO[str],
+        stderr: IO[str],
+        ready_line: str,
+    ) -> None:
         match = _READY.search(ready_line)
         assert match, ready_line
         self.proc = proc
+        self._stdout = stdout
         self.url, self.token, self.user_id = match.group(1), match.group(2), match.group(3)
         self.ready_line = ready_line
         self._stderr = stderr
@@ -70,9 +80,8 @@ class SandboxProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        return self.proc.returncode
+        self._stdout.close()
+        return self.proc.wait()
 
     def __enter__(self) -> SandboxProcess:
         return self
@@ -129,21 +138,37 @@ def start_sandbox(
     timeout: float = START_TIMEOUT,
 ) -> SandboxProcess:
     """Start `python -m reconciler sandbox --port 0 ...` and wait for its ready line."""
-    args = [sys.executable, "-m", "reconciler", "sandbox", "--port", "0"]
-    args += ["--token", token, "--ready-after", str(ready_after), *extra_args]
+    from tests.support import forked
+
+    args = ["sandbox", "--port", "0", "--token", token, "--ready-after", str(ready_after)]
+    args += extra_args
+    full_env = forked.base_environment(env)
     # A file, not a pipe: a full pipe would block the server. SandboxProcess owns it from here.
     stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        text=True,
-        cwd=PROJECT_ROOT,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
+    server = forked.warm_server()
+    proc: subprocess.Popen[str] | forked.ForkedProcess
+    if server is not None and server.can_fork(full_env):
+        out_read, out_write = os.pipe()
+        stdin = forked.stdin_fd()
+        try:
+            proc = server.spawn(args, full_env, PROJECT_ROOT, (stdin, out_write, stderr.fileno()))
+        finally:
+            for fd in {stdin, out_write} - {0}:
+                os.close(fd)
+        stdout: IO[str] = open(out_read, encoding="utf-8")  # noqa: SIM115
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reconciler", *args],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=full_env,
+        )
+        assert proc.stdout is not None
+        stdout = proc.stdout
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)  # type: ignore[union-attr]
+    reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
     reader.start()
     reader.join(timeout)
     line = lines[0] if lines else ""
@@ -156,4 +181,4 @@ def start_sandbox(
         raise SandboxStartError(
             f"sandbox did not start (exit {proc.returncode}); stdout {line!r}; stderr:\n{captured}"
         )
-    return SandboxProcess(proc, stderr, line.strip())
+    return SandboxProcess(proc, stdout, stderr, line.strip())
