@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = args.sizes or ([200] if args.quick else list(DEFAULT_SIZES))
     settings = suite.Settings(
         rounds=1 if args.quick else args.rounds,
+        startup_rounds=1 if args.quick else max(args.rounds, 5),
         api_rounds=1 if args.quick else args.api_rounds,
         latency_ms=args.latency_ms,
         concurrency=args.concurrency,

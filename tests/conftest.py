@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import compileall
 import sys
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -33,6 +35,29 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # the xdist controller or a plain run, not a worker
         for package in ("reconciler", "bench", "tests"):
             compileall.compile_dir(PROJECT_ROOT / package, quiet=1)
+        if _runs_conformance(config):
+            # The SDK's venv downloads from PyPI when first built: started now, in the
+            # background, the download overlaps the tests instead of holding up a worker. The
+            # conformance fixtures wait for it (a file lock) or build it themselves.
+            threading.Thread(target=_build_sdk_env, daemon=True).start()
+
+
+def _runs_conformance(config: pytest.Config) -> bool:
+    folder = PROJECT_ROOT / "tests" / "conformance"
+    ignored = [Path(path).resolve() for path in config.getoption("ignore") or ()]
+    if any(folder == path or folder.is_relative_to(path) for path in ignored):
+        return False
+    chosen = [Path(arg.split("::", 1)[0]).resolve() for arg in config.args]
+    return any(folder.is_relative_to(path) or path.is_relative_to(folder) for path in chosen)
+
+
+def _build_sdk_env() -> None:
+    from tests.conformance.sdk_env import ensure_sdk_env
+
+    try:
+        ensure_sdk_env()
+    except BaseException:  # a skip or a failure is the fixtures' to report
+        return
 
 
 # The longest single tests (tens of seconds each), started first so that, under xdist, no

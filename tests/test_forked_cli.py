@@ -8,6 +8,7 @@ killed, as `subprocess.run` kills it.
 from __future__ import annotations
 
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli, write_manifest
+from tests.support.cli_server import Channel
 from tests.support.forked import base_environment, warm_server
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess
 
@@ -76,6 +78,25 @@ def test_a_forked_run_says_what_a_fresh_interpreter_says(name: str, folder: Path
     args = CASES[name]
     env = {"HF_TOKEN": "hf-token-value"}
     assert forked_cli(args, folder, env) == exec_cli(args, folder, env)
+
+
+def test_two_reports_that_arrive_in_one_read_are_both_received() -> None:
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    with ours, theirs:
+        sender = Channel(theirs)
+        sender.send({"pid": 12})
+        sender.send({"returncode": 3})
+        receiver = Channel(ours)
+        assert receiver.receive() == ({"pid": 12}, [])
+        assert receiver.receive() == ({"returncode": 3}, [])
+
+
+def test_runs_that_end_at_once_report_their_own_exit_codes(folder: Path) -> None:
+    # A supervisor's two reports (pid, then status) can arrive in one read.
+    codes = [
+        run_cli(["--version"] if n % 2 else ["plan"], cwd=folder).returncode for n in range(30)
+    ]
+    assert codes == [1, 0] * 15
 
 
 def test_environment_working_directory_and_umask_are_the_runs_own(

@@ -225,11 +225,25 @@ def run_seed(
         assert document["entries"][name]["spec"]["gpuCount"] == 2
 
 
-@pytest.mark.parametrize("backend", ["file", pytest.param("postgres", marks=pytest.mark.postgres)])
-def test_fault_campaign(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+# One class per backend: under `--dist loadscope` a class is handed out on its own, so the
+# two campaigns run side by side in two workers instead of one after the other in one.
+class TestOnFiles:
+    def test_fault_campaign(self, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+        campaign("file", SEEDS, None, tmp_path, request)
+
+
+@pytest.mark.postgres
+class TestOnPostgres:
+    def test_fault_campaign(
+        self, pg_url: str, tmp_path: Path, request: pytest.FixtureRequest
+    ) -> None:
+        campaign("postgres", PG_SEEDS, pg_url, tmp_path, request)
+
+
+def campaign(
+    backend: str, seeds: int, pg_url: str | None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     totals: Counter[str] = Counter()
-    pg_url = request.getfixturevalue("pg_url") if backend == "postgres" else None
-    seeds = PG_SEEDS if pg_url else SEEDS
     with start_sandbox("--seed", "7", ready_after=0.2) as sandbox:
         before: dict[str, Any] = sandbox.stats()["faults"]
         for seed in range(seeds):

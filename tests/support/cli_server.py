@@ -17,6 +17,7 @@ a run's environment differs from the server's in a variable read at start-up
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import json
 import os
@@ -25,6 +26,7 @@ import socket
 import struct
 import sys
 import threading
+from collections.abc import Sequence
 from typing import NoReturn
 
 # Variables the interpreter (or the C library, once) reads at start-up: a run that sets any of
@@ -43,31 +45,45 @@ def startup_view(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-def send_message(conn: socket.socket, message: dict[str, object], fds: list[int] = ()) -> None:
-    body = json.dumps(message).encode()
-    data = HEADER.pack(len(body)) + body
-    if fds:
-        socket.send_fds(conn, [data], list(fds))
-    else:
-        conn.sendall(data)
+class Channel:
+    """Length-prefixed JSON messages over a Unix socket, with descriptors alongside. Keeps
+    what it read past a message: a supervisor's two messages may arrive in one read."""
 
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._buffer = b""
 
-def receive_message(conn: socket.socket, fd_count: int = 0) -> tuple[dict[str, object], list[int]]:
-    """One message, with up to `fd_count` descriptors; ({}, ...) when the peer closed first."""
-    data, fds, _flags, _address = socket.recv_fds(conn, 1 << 20, max(fd_count, 1))
-    while data and not _complete(data):
-        more = conn.recv(1 << 20)
-        if not more:
-            return {}, list(fds)
-        data += more
-    if not data:
-        return {}, list(fds)
-    (size,) = HEADER.unpack_from(data)
-    return json.loads(data[HEADER.size : HEADER.size + size]), list(fds)
+    def send(self, message: dict[str, object], fds: Sequence[int] = ()) -> None:
+        body = json.dumps(message).encode()
+        data = HEADER.pack(len(body)) + body
+        if fds:
+            socket.send_fds(self.sock, [data], list(fds))
+        else:
+            self.sock.sendall(data)
 
+    def receive(self, fd_count: int = 0) -> tuple[dict[str, object], list[int]]:
+        """One message and the descriptors that came with it; ({}, ...) at the end."""
+        fds: list[int] = []
+        while not self._holds_message():
+            data, received, _flags, _address = socket.recv_fds(self.sock, 1 << 16, max(fd_count, 1))
+            fds += received
+            if not data:
+                return {}, fds
+            self._buffer += data
+        (size,) = HEADER.unpack_from(self._buffer)
+        body = self._buffer[HEADER.size : HEADER.size + size]
+        self._buffer = self._buffer[HEADER.size + size :]
+        return json.loads(body), fds
 
-def _complete(data: bytes) -> bool:
-    return len(data) >= HEADER.size and len(data) >= HEADER.size + HEADER.unpack_from(data)[0]
+    def close(self) -> None:
+        self.sock.close()
+
+    def _holds_message(self) -> bool:
+        buffer = self._buffer
+        return (
+            len(buffer) >= HEADER.size
+            and len(buffer) >= HEADER.size + HEADER.unpack_from(buffer)[0]
+        )
 
 
 def _warm_up() -> None:
@@ -144,17 +160,19 @@ def _exit(code: int) -> NoReturn:
     os._exit(code)
 
 
-def _supervise(conn: socket.socket, request: dict[str, object], fds: list[int]) -> None:
+def _supervise(channel: Channel, request: dict[str, object], fds: list[int]) -> None:
     """In the supervisor: fork the CLI process, report its pid, wait, report its status."""
     pid = os.fork()
     if pid == 0:
-        conn.close()
-        _become_cli(request, fds)  # leaves by SystemExit, through the server's frames
+        channel.close()
+        _become_cli(request, fds)
     for fd in fds:
         os.close(fd)
-    send_message(conn, {"pid": pid})
+    with contextlib.suppress(OSError):  # a test process that is gone reads no report
+        channel.send({"pid": pid})
     _, status = os.waitpid(pid, 0)
-    send_message(conn, {"returncode": os.waitstatus_to_exitcode(status)})
+    with contextlib.suppress(OSError):
+        channel.send({"returncode": os.waitstatus_to_exitcode(status)})
     os._exit(0)
 
 
@@ -169,7 +187,8 @@ def serve(path: str) -> None:
     print("ready", flush=True)
     while True:
         conn, _ = listener.accept()
-        request, fds = receive_message(conn, fd_count=3)
+        channel = Channel(conn)
+        request, fds = channel.receive(fd_count=3)
         while True:  # reap supervisors that have finished
             try:
                 done, _status = os.waitpid(-1, os.WNOHANG)
@@ -184,7 +203,7 @@ def serve(path: str) -> None:
             continue
         if os.fork() == 0:
             listener.close()
-            _supervise(conn, request, fds)
+            _supervise(channel, request, fds)
         conn.close()
         for fd in fds:
             os.close(fd)

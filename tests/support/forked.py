@@ -14,6 +14,7 @@ process's own environment (os.environ, and what its children get) is the run's.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.support.cli_server import receive_message, send_message, startup_view
+from tests.support.cli_server import Channel, startup_view
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODE_ENV = "TENSORMESH_TEST_CLI"  # "exec": every run starts a fresh interpreter
@@ -41,10 +42,10 @@ def base_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
 class ForkedProcess:
     """One forked `python -m reconciler ...`; its supervisor reports pid, then exit status."""
 
-    def __init__(self, args: list[str], conn: socket.socket) -> None:
+    def __init__(self, args: list[str], channel: Channel) -> None:
         self.args = args
-        self._conn = conn
-        started, _ = receive_message(conn)
+        self._channel = channel
+        started, _ = channel.receive()
         self.pid = int(str(started["pid"]))
         self.returncode: int | None = None
         self._lock = threading.Lock()
@@ -59,8 +60,11 @@ class ForkedProcess:
         return code
 
     def send_signal(self, sig: int) -> None:
+        # As Popen.send_signal: nothing once the process has ended, also when it ends between
+        # the poll and the signal (its supervisor may have reaped it already).
         if self.poll() is None:
-            os.kill(self.pid, sig)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
@@ -72,14 +76,14 @@ class ForkedProcess:
         with self._lock:
             if self.returncode is not None:
                 return self.returncode
-            self._conn.settimeout(timeout if block else 0.0)
+            self._channel.sock.settimeout(timeout if block else 0.0)
             try:
-                finished, _ = receive_message(self._conn)
+                finished, _ = self._channel.receive()
             except (TimeoutError, BlockingIOError):
                 return None
             finally:
-                self._conn.settimeout(None)
-            self._conn.close()
+                self._channel.sock.settimeout(None)
+            self._channel.close()
             if not finished:  # the supervisor is gone: the server was stopped
                 self.returncode = -signal.SIGKILL
             else:
@@ -123,8 +127,9 @@ class WarmServer:
         request = {"args": list(args), "env": dict(env), "cwd": str(cwd), "umask": _umask()}
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(self._path)
-        send_message(conn, request, list(fds))
-        return ForkedProcess([sys.executable, "-m", "reconciler", *args], conn)
+        channel = Channel(conn)
+        channel.send(request, fds)
+        return ForkedProcess([sys.executable, "-m", "reconciler", *args], channel)
 
     def close(self) -> None:
         self._process.kill()
@@ -141,8 +146,9 @@ _servers_lock = threading.Lock()
 
 
 def warm_server() -> WarmServer | None:
-    """This process's server, started on first use; None under TENSORMESH_TEST_CLI=exec."""
-    if os.environ.get(MODE_ENV) == "exec":
+    """This test process's server, started on first use. None under TENSORMESH_TEST_CLI=exec,
+    and outside pytest: the bench measures processes started afresh, sandboxes included."""
+    if os.environ.get(MODE_ENV) == "exec" or "_pytest" not in sys.modules:
         return None
     with _servers_lock:
         server = _servers.get(os.getpid())
