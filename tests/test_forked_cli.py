@@ -19,10 +19,15 @@ import pytest
 
 from tests.support.cli import run_cli, write_manifest
 from tests.support.cli_server import Channel
-from tests.support.forked import base_environment, warm_server
+from tests.support.forked import MODE_ENV, base_environment, warm_server
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess
 
-pytestmark = pytest.mark.cli
+pytestmark = [
+    pytest.mark.cli,
+    pytest.mark.skipif(
+        os.environ.get(MODE_ENV) == "exec", reason="TENSORMESH_TEST_CLI=exec: no run is forked"
+    ),
+]
 
 
 def exec_cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:

@@ -66,7 +66,8 @@ def test_refuse_creates_billing_flag() -> None:
 
 
 def test_token_ttl_expires_the_start_token_and_a_rotated_one_works() -> None:
-    with start_sandbox("--token-ttl", "0.3") as sbx:
+    # Long enough for the rotated token to be used on a loaded machine; the start one expires.
+    with start_sandbox("--token-ttl", "2") as sbx:
         deadline = time.monotonic() + 20
         answer = sbx.client.get("/v1/models")
         while answer.status_code == 200 and time.monotonic() < deadline:
