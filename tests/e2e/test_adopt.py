@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import pytest
 from reconciler.adapters import state_file
 from reconciler.sandbox.config import user_id_for
 from reconciler.sandbox.records import StoredModel
-from tests.support.cli import run_cli, write_manifest
+from tests.support.cli import run_cli, start_cli, write_manifest
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.e2e
@@ -301,10 +300,9 @@ def test_adopt_waits_for_an_apply_holding_the_lock(sandbox: SandboxProcess, tmp_
         write_manifest(made, f"applied-{index}")
     sandbox.set_faults(latencyMs=300)
     env = {**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **sandbox.env}
-    apply = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "apply", str(made), "--state", str(state),
-         "--no-wait", "--concurrency", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=PROJECT_ROOT, env=env,
+    apply = start_cli(
+        ["apply", str(made), "--state", str(state), "--no-wait", "--concurrency", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=PROJECT_ROOT, env=env,
     )  # fmt: skip
     info = Path(f"{state}.lock.info")
     deadline = time.monotonic() + 30

@@ -18,7 +18,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ from typing import Any
 import pytest
 
 from reconciler.adapters import journal, state_file, state_location, state_store
-from tests.support.cli import run_cli, write_manifest
+from tests.support.cli import run_cli, start_cli, write_manifest
+from tests.support.forked import ForkedProcess
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
 
 pytestmark = pytest.mark.e2e
@@ -93,12 +93,11 @@ def _apply_args(manifests: Path, state: FileState | DatabaseState, rng: random.R
     return [*args, "--no-wait"] if rng.random() < 0.7 else [*args, "--wait-timeout", "5"]
 
 
-def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str] | ForkedProcess:
+    return start_cli(
+        args,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
         cwd=PROJECT_ROOT,
         env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **env},
     )

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import assert_clean_failure, run_cli, write_manifest
+from tests.support.cli import assert_clean_failure, run_cli, start_cli, write_manifest
+from tests.support.forked import ForkedProcess
 from tests.support.gitrepos import (
     DRIVER,
     STATE,
@@ -98,23 +99,18 @@ def test_two_runners_at_the_same_moment_both_push(sandbox, clones) -> None:  # t
     commit_all(a, "add beta")
     write_manifest(b / "manifests", "gamma")
     commit_all(b, "add gamma")
-    runners = [start_cli(sandbox, work, "--push") for work in (a, b)]
+    runners = [start_apply(sandbox, work, "--push") for work in (a, b)]
     results = [(proc.wait(timeout=120), *proc.communicate()) for proc in runners]
     assert [code for code, _, _ in results] == [0, 0], results
     assert recorded(remote_state(remote)) == {name: ids[0] for name, ids in live(sandbox).items()}
 
 
-def start_cli(sandbox: SandboxProcess, work: Path, *extra: str) -> subprocess.Popen[str]:
+def start_apply(
+    sandbox: SandboxProcess, work: Path, *extra: str
+) -> subprocess.Popen[str] | ForkedProcess:
     args = ["apply", "manifests", "--state", STATE, "--no-wait", *extra]
     env = {**cli_env(sandbox.env, work), "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_cli(args, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_a_reconcile_in_the_same_clone_cannot_write_while_apply_pushes(sandbox, clones) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 import pytest
 
 from reconciler.adapters import journal, state_file
-from tests.support.cli import run_cli, write_manifest
+from tests.support.cli import run_cli, start_cli, write_manifest
+from tests.support.forked import ForkedProcess
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess
 
 pytestmark = pytest.mark.e2e
@@ -183,12 +183,11 @@ def _empty_state_bytes() -> str:
 # -- reproduction 2: a first apply killed, or out of disk, at any point ----------------
 
 
-def _start_apply(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+def _start_apply(args: list[str], env: dict[str, str]) -> subprocess.Popen[str] | ForkedProcess:
+    return start_cli(
+        args,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
         cwd=PROJECT_ROOT,
         env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **env},
     )

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 
 from reconciler.adapters import state_location, state_store
-from tests.support.cli import assert_clean_failure, run_cli, write_manifest
+from tests.support.cli import assert_clean_failure, run_cli, start_cli, write_manifest
+from tests.support.forked import ForkedProcess
 from tests.support.postgres import PASSWORD
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess, start_sandbox
 
@@ -47,12 +48,13 @@ def cli(args: list[str], env: dict[str, str], cwd: Path | None = None):  # type:
     return result
 
 
-def start(args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "reconciler", *args],
+def start(
+    args: list[str], env: dict[str, str], cwd: Path = PROJECT_ROOT
+) -> subprocess.Popen[str] | ForkedProcess:
+    return start_cli(
+        args,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        text=True,
         cwd=cwd,
         env={**os.environ, "NO_COLOR": "1", "PYTHONPATH": str(PROJECT_ROOT), **env},
     )

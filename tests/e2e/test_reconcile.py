@@ -10,14 +10,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.cli import run_cli, write_manifest
+from tests.support.cli import run_cli, start_cli, write_manifest
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess
 
 pytestmark = pytest.mark.e2e
@@ -170,20 +169,10 @@ def test_loop_heals_a_deletion_and_stops_on_sigterm(sandbox, world, tmp_path) ->
     flags = ["--interval", "1", "--output", "json", "--log-format", "json"]
     # stderr to a file: a full pipe would block the reconciler mid-pass.
     log_file = log_path.open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "reconciler",
-            "reconcile",
-            *args,
-            *flags,
-            "--metrics-file",
-            str(metrics),
-        ],
+    proc = start_cli(
+        ["reconcile", *args, *flags, "--metrics-file", str(metrics)],
         stdout=subprocess.PIPE,
         stderr=log_file,
-        text=True,
         cwd=PROJECT_ROOT,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **env},
     )

@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.cli import write_manifest
+from tests.support.cli import start_cli, write_manifest
 from tests.support.sandbox import PROJECT_ROOT, SandboxProcess
 
 pytestmark = pytest.mark.e2e
 
 FILE_ENV = "TENSORMESH_CONTROL_PLANE_TOKEN_FILE"
-LOOP = [sys.executable, "-m", "reconciler", "reconcile", "--interval", "1", "--output", "json"]
+LOOP = ["reconcile", "--interval", "1", "--output", "json"]
 
 
 def issue_token(sandbox: SandboxProcess, *, revoke_others: bool) -> str:
@@ -75,11 +75,10 @@ def test_a_reconcile_loop_survives_rotations_with_one_failed_pass_at_most(
 
     log_path = tmp_path / "stderr.log"
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
+        proc = start_cli(
             [*LOOP, *args, "--metrics-file", str(metrics)],
             stdout=subprocess.PIPE,
             stderr=log_file,
-            text=True,
             cwd=PROJECT_ROOT,
             env=env,
         )
@@ -142,11 +141,10 @@ def test_a_401_mid_loop_reads_the_rotated_file_and_no_pass_fails(
 
     log_path = tmp_path / "stderr.log"
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen(
+        proc = start_cli(
             [*LOOP, *args, "--metrics-file", str(metrics)],
             stdout=subprocess.PIPE,
             stderr=log_file,
-            text=True,
             cwd=PROJECT_ROOT,
             env=env,
         )

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO
 
 from tests.support.cli_server import Channel, startup_view
 
@@ -48,7 +49,32 @@ class ForkedProcess:
         started, _ = channel.receive()
         self.pid = int(str(started["pid"]))
         self.returncode: int | None = None
+        self.stdout: IO[str] | None = None  # set by start_cli for stdout=PIPE, as Popen's
+        self.stderr: IO[str] | None = None
         self._lock = threading.Lock()
+
+    def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
+        """As Popen.communicate with no input: both pipes to their end, then the exit."""
+        results: dict[str, str] = {}
+        readers = [
+            threading.Thread(target=lambda n=name, s=stream: results.__setitem__(n, s.read()))
+            for name, stream in (("out", self.stdout), ("err", self.stderr))
+            if stream is not None
+        ]
+        for reader in readers:
+            reader.daemon = True
+            reader.start()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for reader in readers:
+            reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            if reader.is_alive():
+                raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.close()
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        self.wait(left)
+        return results.get("out"), results.get("err")
 
     def poll(self) -> int | None:
         return self._finish(block=False, timeout=None)
