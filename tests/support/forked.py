@@ -3,12 +3,14 @@
 `spawn(args, ...)` gives a `ForkedProcess`: a real process of its own running
 `python -m reconciler ARGS`, forked from this test process's server instead of started
 afresh, which saves the ~0.2 s (CLI) to ~0.7 s (sandbox) of CPU that importing takes. It has
-what the tests use of `subprocess.Popen`: pid, poll, wait, send_signal, terminate, kill,
-returncode. `warm_server()` is None under TENSORMESH_TEST_CLI=exec, and `can_fork(env)` is
-false for an environment that changes what Python reads at start-up: callers then start
-`python -m reconciler` afresh. One trace of the fork stays visible from outside: the kernel's
-copy of the start-up environment (/proc/PID/environ) and command line are the server's; the
-process's own environment (os.environ, and what its children get) is the run's.
+what the tests use of `subprocess.Popen`: pid, poll, wait, communicate, send_signal,
+terminate, kill, returncode, and stdout/stderr for pipes (tests/support/cli.py's start_cli).
+`warm_server()` is None under TENSORMESH_TEST_CLI=exec and outside pytest, and
+`can_fork(env)` is false for an environment that changes what Python reads at start-up:
+callers then start `python -m reconciler` afresh. One trace of the fork stays visible from
+outside: the kernel's copy of the start-up environment (/proc/PID/environ) and command line
+are the server's; the process's own environment (os.environ, and what its children get) is
+the run's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import selectors
 import signal
 import socket
 import subprocess
@@ -195,8 +198,6 @@ def stdin_fd() -> int:
 
 def read_until_closed(out_fd: int, err_fd: int, timeout: float) -> tuple[bytes, bytes, bool]:
     """Both pipes to their end, or until `timeout`; closes each pipe once it has ended."""
-    import selectors
-
     chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
     deadline = time.monotonic() + timeout
     with selectors.DefaultSelector() as selector:
