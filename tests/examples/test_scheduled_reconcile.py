@@ -350,6 +350,12 @@ class _GitHttp(http.server.BaseHTTPRequestHandler):
         del format, args  # quiet
 
 
+class _GitHttpServer(http.server.ThreadingHTTPServer):
+    # socketserver's default backlog is 5: on a loaded machine git's connections could meet a
+    # full accept queue (a guess at one "Connection reset by peer" seen under load).
+    request_queue_size = 64
+
+
 @pytest.fixture
 def https_like_remote(remote: Path) -> Iterator[tuple[str, str]]:
     """(url, token): the bare remote served over HTTP on loopback, refusing other tokens."""
@@ -358,7 +364,7 @@ def https_like_remote(remote: Path) -> Iterator[tuple[str, str]]:
     handler.root = remote.parent
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
     handler.expected = f"Basic {basic}"
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _GitHttpServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
