@@ -13,20 +13,13 @@ from __future__ import annotations
 
 import locale
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from tests.support.forked import (
-    ForkedProcess,
-    base_environment,
-    read_until_closed,
-    stdin_fd,
-    warm_server,
-)
+from tests.support.forked import ForkedProcess, base_environment, stdin_fd, warm_server
 from tests.support.sandbox import PROJECT_ROOT
 
 
@@ -38,36 +31,16 @@ def run_cli(
     timeout: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
     """One CLI run; the environment is ours plus `env`, NO_COLOR set so output is plain."""
-    full_env = base_environment(env)
-    where = Path(cwd or PROJECT_ROOT)
-    server = warm_server()
-    if server is None or not server.can_fork(full_env):
-        return subprocess.run(
-            [sys.executable, "-m", "reconciler", *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            cwd=where,
-            timeout=timeout,
-            check=False,
-        )
-    out_read, out_write = os.pipe()
-    err_read, err_write = os.pipe()
-    stdin = stdin_fd()
+    process = start_cli(
+        args, env=base_environment(env), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     try:
-        process = server.spawn(args, full_env, where, (stdin, out_write, err_write))
-    finally:
-        for fd in {stdin, out_write, err_write} - {0}:
-            os.close(fd)
-    out, err, timed_out = read_until_closed(out_read, err_read, timeout)
-    if timed_out:  # as subprocess.run does: kill, collect what is left, raise
-        os.kill(process.pid, signal.SIGKILL)
-        more_out, more_err, _ = read_until_closed(out_read, err_read, 10.0)
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:  # as subprocess.run does: kill, reap, raise
+        process.kill()
         process.wait()
-        raise subprocess.TimeoutExpired(
-            process.args, timeout, _text(out + more_out), _text(err + more_err)
-        )
-    return subprocess.CompletedProcess(process.args, process.wait(), _text(out), _text(err))
+        raise
+    return subprocess.CompletedProcess(process.args, process.wait(), out or "", err or "")
 
 
 def start_cli(
@@ -129,12 +102,6 @@ def start_cli(
     if 2 in pipes:
         process.stderr = open(pipes[2], encoding=encoding)  # noqa: SIM115
     return process
-
-
-def _text(data: bytes) -> str:
-    # As subprocess.run(text=True) decodes: the locale's encoding, universal newlines.
-    text = data.decode(locale.getpreferredencoding(False))
-    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess[str]) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import selectors
 import signal
 import socket
 import subprocess
@@ -31,8 +30,8 @@ from pathlib import Path
 from typing import IO
 
 from tests.support.cli_server import Channel, startup_view
+from tests.support.sandbox import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 MODE_ENV = "TENSORMESH_TEST_CLI"  # "exec": every run starts a fresh interpreter
 
 
@@ -54,30 +53,27 @@ class ForkedProcess:
         self.returncode: int | None = None
         self.stdout: IO[str] | None = None  # set by start_cli for stdout=PIPE, as Popen's
         self.stderr: IO[str] | None = None
+        self._readers: dict[str, _Reader] | None = None
         self._lock = threading.Lock()
 
     def communicate(self, timeout: float | None = None) -> tuple[str | None, str | None]:
-        """As Popen.communicate with no input: both pipes to their end, then the exit."""
-        results: dict[str, str] = {}
-        readers = [
-            threading.Thread(target=lambda n=name, s=stream: results.__setitem__(n, s.read()))
-            for name, stream in (("out", self.stdout), ("err", self.stderr))
-            if stream is not None
-        ]
-        for reader in readers:
-            reader.daemon = True
-            reader.start()
+        """As Popen.communicate with no input: both pipes to their end, then the exit. After
+        a timeout a later call goes on with the same readers, as Popen's does."""
+        if self._readers is None:
+            self._readers = {
+                name: _Reader(stream)
+                for name, stream in (("out", self.stdout), ("err", self.stderr))
+                if stream is not None
+            }
         deadline = None if timeout is None else time.monotonic() + timeout
-        for reader in readers:
+        for reader in self._readers.values():
             reader.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
             if reader.is_alive():
                 raise subprocess.TimeoutExpired(self.args, timeout or 0.0)
-        for stream in (self.stdout, self.stderr):
-            if stream is not None:
-                stream.close()
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         self.wait(left)
-        return results.get("out"), results.get("err")
+        out, err = self._readers.get("out"), self._readers.get("err")
+        return (out and out.text), (err and err.text)
 
     def poll(self) -> int | None:
         return self._finish(block=False, timeout=None)
@@ -196,25 +192,18 @@ def stdin_fd() -> int:
     return 0
 
 
-def read_until_closed(out_fd: int, err_fd: int, timeout: float) -> tuple[bytes, bytes, bool]:
-    """Both pipes to their end, or until `timeout`; closes each pipe once it has ended."""
-    chunks: dict[int, list[bytes]] = {out_fd: [], err_fd: []}
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        for fd in chunks:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return b"".join(chunks[out_fd]), b"".join(chunks[err_fd]), True
-            for key, _ in selector.select(left):
-                data = os.read(key.fd, 65536)
-                if data:
-                    chunks[key.fd].append(data)
-                else:
-                    selector.unregister(key.fd)
-                    os.close(key.fd)
-    return b"".join(chunks[out_fd]), b"".join(chunks[err_fd]), False
+class _Reader(threading.Thread):
+    """Reads one pipe to its end, then closes it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        super().__init__(daemon=True)
+        self.text = ""
+        self._stream = stream
+        self.start()
+
+    def run(self) -> None:
+        with self._stream:
+            self.text = self._stream.read()
 
 
 def _umask() -> int:

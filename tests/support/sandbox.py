@@ -6,11 +6,9 @@ call the API directly with httpx. Usable as a context manager; always stop() wha
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -138,35 +136,18 @@ def start_sandbox(
     timeout: float = START_TIMEOUT,
 ) -> SandboxProcess:
     """Start `python -m reconciler sandbox --port 0 ...` and wait for its ready line."""
-    from tests.support import forked
+    from tests.support.cli import start_cli
+    from tests.support.forked import base_environment
 
     args = ["sandbox", "--port", "0", "--token", token, "--ready-after", str(ready_after)]
     args += extra_args
-    full_env = forked.base_environment(env)
     # A file, not a pipe: a full pipe would block the server. SandboxProcess owns it from here.
     stderr = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-    server = forked.warm_server()
-    proc: subprocess.Popen[str] | forked.ForkedProcess
-    if server is not None and server.can_fork(full_env):
-        out_read, out_write = os.pipe()
-        stdin = forked.stdin_fd()
-        try:
-            proc = server.spawn(args, full_env, PROJECT_ROOT, (stdin, out_write, stderr.fileno()))
-        finally:
-            for fd in {stdin, out_write} - {0}:
-                os.close(fd)
-        stdout: IO[str] = open(out_read, encoding="utf-8")  # noqa: SIM115
-    else:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", *args],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            cwd=PROJECT_ROOT,
-            env=full_env,
-        )
-        assert proc.stdout is not None
-        stdout = proc.stdout
+    proc = start_cli(
+        args, env=base_environment(env), cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=stderr
+    )
+    stdout = proc.stdout
+    assert stdout is not None
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.append(stdout.readline()), daemon=True)
     reader.start()
